@@ -1,0 +1,256 @@
+//! The seccomp-bpf filter, built from [`crate::table`].
+//!
+//! seccomp(2): the filter sees `struct seccomp_data { int nr; __u32 arch;
+//! __u64 instruction_pointer; __u64 args[6]; }` and returns an action. ptnix returns
+//! SECCOMP_RET_TRACE (the tracer gets a PTRACE_EVENT_SECCOMP stop) for the syscalls it
+//! translates, SECCOMP_RET_ERRNO for the ones it refuses, and SECCOMP_RET_ALLOW for the
+//! rest, which then run at native speed without any stop.
+//!
+//! The x86_64 numbers are dispatched through a balanced tree of `jge` so that an
+//! untraced syscall costs about log2(n) comparisons, not n.
+
+use crate::table::{Class, Sys, I386_REFUSED, X32_SYSCALL_BIT};
+
+/// One classic-BPF instruction (`struct sock_filter`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Insn {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
+
+// Opcodes (linux/filter.h, linux/bpf_common.h).
+const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20; // BPF_LD | BPF_W | BPF_ABS
+const BPF_JMP_JA: u16 = 0x05;
+const BPF_JEQ_K: u16 = 0x05 | 0x10;
+const BPF_JGE_K: u16 = 0x05 | 0x30;
+const BPF_JSET_K: u16 = 0x05 | 0x40;
+const BPF_RET_K: u16 = 0x06;
+
+pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+
+pub const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
+pub const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
+pub const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
+pub const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+
+const OFF_NR: u32 = 0;
+const OFF_ARCH: u32 = 4;
+const fn off_arg_lo(i: u8) -> u32 {
+    16 + 8 * i as u32
+}
+
+const fn stmt(code: u16, k: u32) -> Insn {
+    Insn { code, jt: 0, jf: 0, k }
+}
+const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Insn {
+    Insn { code, jt, jf, k }
+}
+const fn ret(k: u32) -> Insn {
+    stmt(BPF_RET_K, k)
+}
+const fn errno(e: i32) -> u32 {
+    SECCOMP_RET_ERRNO | (e as u32 & 0xffff)
+}
+
+/// What the filter does with one syscall number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    Trace,
+    Errno(i32),
+    ErrnoIfFlag { arg: u8, mask: u64, errno: i32 },
+}
+
+impl Action {
+    fn emit(self, out: &mut Vec<Insn>) {
+        match self {
+            Action::Trace => out.push(ret(SECCOMP_RET_TRACE)),
+            Action::Errno(e) => out.push(ret(errno(e))),
+            Action::ErrnoIfFlag { arg, mask, errno: e } => {
+                assert!(mask <= u64::from(u32::MAX), "flag masks above bit 31 are not supported");
+                out.push(stmt(BPF_LD_W_ABS, off_arg_lo(arg)));
+                out.push(jump(BPF_JSET_K, mask as u32, 0, 1));
+                out.push(ret(errno(e)));
+                out.push(ret(SECCOMP_RET_ALLOW));
+            }
+        }
+    }
+}
+
+/// Emits a dispatch on the syscall number (already in the accumulator) over `entries`,
+/// sorted by number. Every path through it ends in a `ret`.
+fn dispatch(entries: &[(u32, Action)], out: &mut Vec<Insn>) {
+    const LEAF: usize = 6;
+    if entries.len() <= LEAF {
+        for &(nr, action) in entries {
+            let mut body = Vec::new();
+            action.emit(&mut body);
+            out.push(jump(BPF_JEQ_K, nr, 0, u8::try_from(body.len()).unwrap()));
+            out.extend(body);
+        }
+        out.push(ret(SECCOMP_RET_ALLOW));
+        return;
+    }
+    let mid = entries.len() / 2;
+    let mut left = Vec::new();
+    dispatch(&entries[..mid], &mut left);
+    let skip = u8::try_from(left.len()).expect("BPF subtree too large for an 8-bit jump");
+    out.push(jump(BPF_JGE_K, entries[mid].0, skip, 0));
+    out.extend(left);
+    dispatch(&entries[mid..], out);
+}
+
+fn x86_64_entries() -> Vec<(u32, Action)> {
+    let mut v: Vec<(u32, Action)> = Sys::ALL
+        .iter()
+        .map(|&s| {
+            let action = match s.class() {
+                Class::Deny(e) => Action::Errno(e),
+                Class::DenyIfFlag { arg, mask } => {
+                    Action::ErrnoIfFlag { arg, mask, errno: libc::EPERM }
+                }
+                _ => Action::Trace,
+            };
+            (s.nr(), action)
+        })
+        .collect();
+    v.sort_by_key(|e| e.0);
+    v
+}
+
+/// Builds the filter. The layout is:
+/// 1. load `arch`; i386 goes to its own block, anything but x86_64 is killed
+///    (an x86_64 kernel knows only these two audit arches);
+/// 2. x32 numbers (bit 30 set) get ENOSYS;
+/// 3. the x86_64 dispatch tree;
+/// 4. the i386 block: every path-carrying int 0x80 syscall gets ENOSYS.
+pub fn build_filter() -> Vec<Insn> {
+    let mut x86 = Vec::new();
+    x86.push(stmt(BPF_LD_W_ABS, OFF_NR));
+    x86.push(jump(BPF_JGE_K, X32_SYSCALL_BIT as u32, 0, 1));
+    x86.push(ret(errno(libc::ENOSYS)));
+    dispatch(&x86_64_entries(), &mut x86);
+
+    let mut i386 = vec![stmt(BPF_LD_W_ABS, OFF_NR)];
+    let mut refused: Vec<(u32, Action)> =
+        I386_REFUSED.iter().map(|&nr| (nr, Action::Errno(libc::ENOSYS))).collect();
+    refused.sort_by_key(|e| e.0);
+    dispatch(&refused, &mut i386);
+
+    let mut prog = vec![
+        stmt(BPF_LD_W_ABS, OFF_ARCH),
+        jump(BPF_JEQ_K, AUDIT_ARCH_I386, 0, 1),
+        // `ja` has a 32-bit offset: skip the two arch checks below and the x86_64 block.
+        stmt(BPF_JMP_JA, 2 + x86.len() as u32),
+        jump(BPF_JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
+        ret(SECCOMP_RET_KILL_PROCESS),
+    ];
+    prog.extend(x86);
+    prog.extend(i386);
+    assert!(prog.len() <= 4096, "BPF_MAXINSNS exceeded");
+    prog
+}
+
+/// The input of a filter run, as the kernel builds it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SeccompData {
+    pub nr: u32,
+    pub arch: u32,
+    pub ip: u64,
+    pub args: [u64; 6],
+}
+
+impl SeccompData {
+    fn load_word(&self, off: u32) -> u32 {
+        match off {
+            0 => self.nr,
+            4 => self.arch,
+            8 => self.ip as u32,
+            12 => (self.ip >> 32) as u32,
+            16..=63 => {
+                let a = self.args[((off - 16) / 8) as usize];
+                if off % 8 == 0 { a as u32 } else { (a >> 32) as u32 }
+            }
+            _ => panic!("load outside seccomp_data"),
+        }
+    }
+}
+
+/// Runs `prog` the way the kernel would, for the opcodes [`build_filter`] emits.
+/// Used by tests and benches to check decisions without installing the filter.
+pub fn evaluate(prog: &[Insn], data: &SeccompData) -> u32 {
+    let mut acc = 0u32;
+    let mut pc = 0usize;
+    loop {
+        let i = prog[pc];
+        pc += 1;
+        match i.code {
+            BPF_LD_W_ABS => acc = data.load_word(i.k),
+            BPF_JMP_JA => pc += i.k as usize,
+            BPF_JEQ_K | BPF_JGE_K | BPF_JSET_K => {
+                let taken = match i.code {
+                    BPF_JEQ_K => acc == i.k,
+                    BPF_JGE_K => acc >= i.k,
+                    _ => acc & i.k != 0,
+                };
+                pc += usize::from(if taken { i.jt } else { i.jf });
+            }
+            BPF_RET_K => return i.k,
+            c => panic!("opcode {c:#x} not emitted by build_filter"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decide(nr: u32, arch: u32, args: [u64; 6]) -> u32 {
+        evaluate(&build_filter(), &SeccompData { nr, arch, ip: 0, args })
+    }
+
+    #[test]
+    fn every_table_entry_gets_its_action() {
+        for &s in Sys::ALL {
+            let got = decide(s.nr(), AUDIT_ARCH_X86_64, [0; 6]);
+            match s.class() {
+                Class::Deny(e) => assert_eq!(got, errno(e), "{}", s.name()),
+                Class::DenyIfFlag { .. } => assert_eq!(got, SECCOMP_RET_ALLOW, "{}", s.name()),
+                _ => assert_eq!(got, SECCOMP_RET_TRACE, "{}", s.name()),
+            }
+        }
+    }
+
+    #[test]
+    fn untraced_syscalls_are_allowed() {
+        let traced: Vec<u32> = Sys::ALL.iter().map(|s| s.nr()).collect();
+        for nr in 0..500 {
+            if !traced.contains(&nr) {
+                assert_eq!(decide(nr, AUDIT_ARCH_X86_64, [0; 6]), SECCOMP_RET_ALLOW, "nr {nr}");
+            }
+        }
+    }
+
+    #[test]
+    fn namespace_flags_are_refused() {
+        let newuser = libc::CLONE_NEWUSER as u64;
+        assert_eq!(decide(Sys::unshare.nr(), AUDIT_ARCH_X86_64, [newuser, 0, 0, 0, 0, 0]), errno(libc::EPERM));
+        assert_eq!(decide(Sys::clone.nr(), AUDIT_ARCH_X86_64, [newuser | 17, 0, 0, 0, 0, 0]), errno(libc::EPERM));
+        // A plain fork-like clone (SIGCHLD as exit signal) passes without a stop.
+        assert_eq!(decide(Sys::clone.nr(), AUDIT_ARCH_X86_64, [17, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
+        let thread = (libc::CLONE_VM | libc::CLONE_THREAD | libc::CLONE_SIGHAND) as u64;
+        assert_eq!(decide(Sys::clone.nr(), AUDIT_ARCH_X86_64, [thread, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
+    }
+
+    #[test]
+    fn i386_and_x32_paths_are_refused() {
+        for &nr in I386_REFUSED {
+            assert_eq!(decide(nr, AUDIT_ARCH_I386, [0; 6]), errno(libc::ENOSYS), "i386 {nr}");
+        }
+        assert_eq!(decide(3, AUDIT_ARCH_I386, [0; 6]), SECCOMP_RET_ALLOW); // read
+        assert_eq!(decide(257 | X32_SYSCALL_BIT as u32, AUDIT_ARCH_X86_64, [0; 6]), errno(libc::ENOSYS));
+        assert_eq!(decide(0, 0x1234, [0; 6]), SECCOMP_RET_KILL_PROCESS);
+    }
+}
