@@ -1,1 +1,64 @@
-fn main() {}
+//! `ptnix`: run a command with a user-owned store shown at /nix.
+
+mod args;
+mod store;
+
+use ptnix_syscalls::mapping::Mapping;
+use ptnix_tracer::{Options, Outcome};
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::process::ExitCode;
+
+/// Exit status for ptnix's own errors (as `env`, `nice` and `timeout` use 125).
+const EXIT_PTNIX_ERROR: u8 = 125;
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("ptnix: {msg}");
+    ExitCode::from(EXIT_PTNIX_ERROR)
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+fn main() -> ExitCode {
+    let matches = match args::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            // --help and --version succeed; anything else (including a bare `ptnix`) is
+            // a usage error.
+            use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
+            let code = if matches!(e.kind(), DisplayHelp | DisplayVersion) { 0 } else { EXIT_PTNIX_ERROR };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match matches.subcommand() {
+        Some(("run", m)) => run(m),
+        _ => fail("unknown subcommand"),
+    }
+}
+
+fn run(m: &clap::ArgMatches) -> ExitCode {
+    let root = match store::choose(m.get_one::<OsString>("store")).and_then(|r| store::prepare(&r)) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let mapping = match Mapping::for_store(root.as_os_str().as_bytes()) {
+        Ok(m) => m,
+        Err(e) => return fail(format!("bad store directory: {e}")),
+    };
+    let mut command: Vec<OsString> = m.get_many::<OsString>("command").map(|v| v.cloned().collect()).unwrap_or_default();
+    if command.is_empty() {
+        command.push(std::env::var_os("SHELL").filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into()));
+    }
+    let argv: Result<Vec<CString>, _> = command.iter().map(|a| CString::new(a.as_bytes())).collect();
+    let Ok(argv) = argv else { return fail("an argument contains a NUL byte") };
+
+    let seccomp = !(m.get_flag("no-seccomp") || env_flag("PTNIX_NO_SECCOMP"));
+    match ptnix_tracer::run(Options { mapping, seccomp }, &argv) {
+        Ok(Outcome::Exited(c)) => ExitCode::from(c as u8),
+        Ok(Outcome::Signaled(s)) => ExitCode::from(128u8.wrapping_add(s as u8)),
+        Err(e) => fail(e),
+    }
+}

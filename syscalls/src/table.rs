@@ -32,8 +32,9 @@ pub struct PathArg {
     pub follow: Follow,
     /// The syscall creates or removes the last component (mkdir, unlink, rename, ...):
     /// a final `.` or `..` must reach the kernel literally, so that it returns the
-    /// error it returns natively (EINVAL, ENOTEMPTY, EEXIST) instead of acting on the
-    /// resolved parent directory.
+    /// error it returns natively (EINVAL, ENOTEMPTY, EEXIST, EBUSY) instead of acting
+    /// on the resolved directory. open(O_CREAT) is not one of them: on `x/..` it fails
+    /// with EISDIR either way, and a lookup of `/nix/..` must reach the guest `/`.
     pub names_entry: bool,
 }
 
@@ -136,10 +137,10 @@ syscalls! {
     faccessat = 269 => Paths(&[p(Some(0), 1, FOLLOW, false)]);
     faccessat2 = 439 => Paths(&[p(Some(0), 1, unless_nofollow(3), false)]);
     // --- open ---
-    open = 2 => Paths(&[p(None, 0, Follow::OpenFlags { arg: 1 }, true)]);
-    creat = 85 => Paths(&[p(None, 0, FOLLOW, true)]);
-    openat = 257 => Paths(&[p(Some(0), 1, Follow::OpenFlags { arg: 2 }, true)]);
-    openat2 = 437 => Paths(&[p(Some(0), 1, Follow::OpenHow { arg: 2 }, true)]);
+    open = 2 => Paths(&[p(None, 0, Follow::OpenFlags { arg: 1 }, false)]);
+    creat = 85 => Paths(&[p(None, 0, FOLLOW, false)]);
+    openat = 257 => Paths(&[p(Some(0), 1, Follow::OpenFlags { arg: 2 }, false)]);
+    openat2 = 437 => Paths(&[p(Some(0), 1, Follow::OpenHow { arg: 2 }, false)]);
     open_tree = 428 => Paths(&[p(Some(0), 1, unless_nofollow(2), false)]);
     open_tree_attr = 467 => Paths(&[p(Some(0), 1, unless_nofollow(2), false)]);
     name_to_handle_at = 303 => Paths(&[p(Some(0), 1, Follow::IfFlag { arg: 4, mask: AT_SYMLINK_FOLLOW }, false)]);

@@ -1,1 +1,94 @@
-//! e2e support
+//! Support library for ptnix's end-to-end tests.
+//!
+//! Every test runs real programs under the real `ptnix` binary, as an unprivileged
+//! user (ptnix is meant for users without root; running the tracees as root would hide
+//! permission bugs and let a translation bug write to the host's own `/nix`).
+//!
+//! - [`env`]: where the ptnix binary is, the per-process temp root, the test user.
+//! - [`fixture`]: one test's store, HOME and work directory, and host-side setup.
+//! - [`run`]: running a command with a timeout and collecting its output.
+//! - [`cprog`]: compiling the C programs in `tests/c/`.
+//! - [`parity`]: comparing ptnix's /nix with the kernel's behaviour on a real directory.
+//! - [`prereq`]: checking for python3, cc, nix-store...: skip loudly, or fail under CI.
+
+pub mod cprog;
+pub mod env;
+pub mod fixture;
+pub mod parity;
+pub mod prereq;
+pub mod run;
+
+pub use cprog::{c_prog, c_prog_with};
+pub use fixture::Fixture;
+pub use prereq::{prerequisites, Need};
+pub use parity::{assert_same, ParityRoots};
+pub use run::{os, Invocation, Output, Running};
+pub use fixture::PYTHON;
+pub use env::under_ci;
+
+/// How ptnix intercepts syscalls: with a seccomp filter that stops only the syscalls
+/// that carry paths, or with plain ptrace stops at every syscall (`--no-seccomp`).
+/// Both must behave identically, so every test runs in both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Seccomp,
+    Ptrace,
+}
+
+impl Mode {
+    /// The `ptnix run` flags that select this mode.
+    pub fn flags(self) -> &'static [&'static str] {
+        match self {
+            Mode::Seccomp => &[],
+            Mode::Ptrace => &["--no-seccomp"],
+        }
+    }
+}
+
+/// Generates each test twice, once per [`Mode`]:
+///
+/// ```ignore
+/// both_modes! {
+///     fn creates_files(m: Mode) { let fx = Fixture::new(m); ... }
+/// }
+/// ```
+///
+/// becomes `mod creates_files { #[test] fn seccomp() ; #[test] fn ptrace() }`, so a
+/// failure names the mode (`creates_files::ptrace`).
+#[macro_export]
+macro_rules! both_modes {
+    ($($(#[$attr:meta])* fn $name:ident($m:ident : Mode) $body:block)*) => {
+        $(
+            $(#[$attr])*
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                fn body($m: $crate::Mode) $body
+
+                #[test]
+                fn seccomp() {
+                    body($crate::Mode::Seccomp)
+                }
+
+                #[test]
+                fn ptrace() {
+                    body($crate::Mode::Ptrace)
+                }
+            }
+        )*
+    };
+}
+
+/// Returns from the test (after a loud "SKIPPED" line) if a program it needs is
+/// missing, or panics when `CI=true`: CI must never skip silently.
+///
+/// `require!(Python3, Cc);`
+#[macro_export]
+macro_rules! require {
+    ($($need:ident),+ $(,)?) => {
+        if !$crate::prerequisites(&[$($crate::Need::$need),+]) {
+            return;
+        }
+    };
+}

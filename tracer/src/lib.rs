@@ -1,1 +1,21 @@
-//! ptrace engine
+//! ptnix's ptrace engine.
+//!
+//! It spawns the command, installs the seccomp filter built by `ptnix-syscalls`, and
+//! runs the event loop: every stop of every tracee (all threads of all processes the
+//! command starts) goes through [`engine::Engine`]. All `unsafe` code and all ptrace
+//! calls of ptnix live in this crate, behind [`ptrace`] and [`mem`].
+
+mod engine;
+mod entry;
+mod exit;
+pub mod hostfs;
+pub mod kernel;
+pub mod mem;
+pub mod ptrace;
+mod regs;
+mod signals;
+mod sockdir;
+pub mod spawn;
+mod tracee;
+
+pub use engine::{run, Options, Outcome, RunError};

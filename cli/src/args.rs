@@ -1,0 +1,49 @@
+//! The command line (clap's builder API: ptnix has no proc-macro dependencies, which
+//! keeps the static build simple).
+
+use clap::{Arg, ArgAction, Command};
+
+const EXAMPLES: &str = "\
+Examples:
+  ptnix run -- nix-store --init             # first run: creates the store
+  ptnix run -- nix build nixpkgs#hello      # any Nix command
+  ptnix run                                 # a shell that sees /nix
+  ptnix run --store /scratch/$USER -- nix-shell -p git
+  PTNIX_NO_SECCOMP=1 ptnix run -- ls /nix   # pure-ptrace mode (old kernels)
+
+Exit status: the command's own; 128+N if a signal N killed it; 127 if it was not
+found; 126 if it could not be executed; 125 for ptnix's own errors.";
+
+const STORE_HELP: &str = "Host directory whose `nix` subdirectory is shown at /nix \
+(as `nix --store DIR`). Default: $PTNIX_STORE, else \
+${XDG_DATA_HOME:-$HOME/.local/share}/nix/root, which is Nix's own chroot store.";
+
+pub fn command() -> Command {
+    Command::new("ptnix")
+        .about("Run Nix with a user-owned store shown at /nix, without root or namespaces")
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .after_help(EXAMPLES)
+        .subcommand(
+            Command::new("run")
+                .about("Run COMMAND (default: $SHELL) with the store at /nix")
+                .after_help(EXAMPLES)
+                .arg(Arg::new("store").long("store").value_name("DIR").help(STORE_HELP).value_parser(clap::value_parser!(std::ffi::OsString)))
+                .arg(
+                    Arg::new("no-seccomp")
+                        .long("no-seccomp")
+                        .action(ArgAction::SetTrue)
+                        .help("Stop at every syscall with plain ptrace, without a seccomp filter \
+                               (also: PTNIX_NO_SECCOMP=1). Chosen automatically when the \
+                               kernel refuses the filter."),
+                )
+                .arg(
+                    Arg::new("command")
+                        .value_name("COMMAND")
+                        .num_args(1..)
+                        .trailing_var_arg(true)
+                        .value_parser(clap::value_parser!(std::ffi::OsString)),
+                ),
+        )
+}

@@ -1,0 +1,66 @@
+//! Choosing and preparing the store directory.
+
+use std::ffi::OsString;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+/// The store root: `--store`, else `$PTNIX_STORE`, else
+/// `${XDG_DATA_HOME:-$HOME/.local/share}/nix/root` (Nix's own chroot store location, so
+/// the two share one store). `$HOME` is read from the environment: a static binary must
+/// not call getpwnam.
+pub fn choose(flag: Option<&OsString>) -> Result<PathBuf, String> {
+    if let Some(d) = flag {
+        return Ok(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("PTNIX_STORE").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d));
+    }
+    let data = match std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+            Some(h) => PathBuf::from(h).join(".local/share"),
+            None => return Err("HOME is not set; pass --store DIR or set PTNIX_STORE".into()),
+        },
+    };
+    Ok(data.join("nix/root"))
+}
+
+fn describe(e: &std::io::Error) -> String {
+    // "Permission denied (os error 13)" -> "Permission denied"
+    let s = e.to_string();
+    s.split(" (os error").next().unwrap_or(&s).to_string()
+}
+
+/// Creates `root/nix/store` and `root/nix/var/nix` (without `/nix/var/nix`, Nix falls
+/// back to its chroot store, which needs namespaces) and returns the canonical root:
+/// the kernel reports canonical host paths (/proc/PID/cwd), so the bind must be one too.
+pub fn prepare(root: &Path) -> Result<PathBuf, String> {
+    let root = if root.is_absolute() {
+        root.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(|e| format!("cannot read the current directory: {}", describe(&e)))?.join(root)
+    };
+    if root.exists() && !root.is_dir() {
+        return Err(format!("store directory {} is not a directory", root.display()));
+    }
+    for sub in ["nix/store", "nix/var/nix"] {
+        let d = root.join(sub);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&d)
+            .map_err(|e| format!("cannot create store directory {}: {}", d.display(), describe(&e)))?;
+    }
+    let canon = std::fs::canonicalize(&root)
+        .map_err(|e| format!("cannot resolve store directory {}: {}", root.display(), describe(&e)))?;
+    for sub in ["nix/store", "nix/var/nix"] {
+        let d = canon.join(sub);
+        let c = std::ffi::CString::new(d.as_os_str().as_encoded_bytes()).map_err(|_| "NUL in path".to_string())?;
+        // SAFETY: access(2) on a valid C string.
+        if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(format!("store directory {} is not writable: {}", d.display(), describe(&e)));
+        }
+    }
+    Ok(canon)
+}

@@ -1,0 +1,189 @@
+//! The event loop: waitpid on every tracee and dispatch each stop.
+
+use crate::ptrace::{self, Pid, Wait};
+use crate::sockdir::SockDir;
+use crate::spawn::{self, SpawnError};
+use crate::tracee::Tracee;
+use crate::{kernel, signals};
+use hashbrown::HashMap;
+use ptnix_syscalls::bpf;
+use ptnix_syscalls::mapping::Mapping;
+use std::ffi::CString;
+
+pub struct Options {
+    pub mapping: Mapping,
+    /// Try the seccomp filter (falls back to pure ptrace if it cannot be installed).
+    pub seccomp: bool,
+}
+
+/// How the command ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Exited(i32),
+    Signaled(i32),
+}
+
+#[derive(Debug)]
+pub enum RunError {
+    Spawn(SpawnError),
+    Wait(i32),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Spawn(e) => e.fmt(f),
+            RunError::Wait(e) => write!(f, "waitpid failed: {}", std::io::Error::from_raw_os_error(*e)),
+        }
+    }
+}
+
+pub struct Engine {
+    pub(crate) mapping: Mapping,
+    /// The seccomp filter is active: stops come only for traced syscalls.
+    pub(crate) seccomp: bool,
+    pub(crate) old_seccomp_order: bool,
+    pub(crate) tracees: HashMap<Pid, Tracee>,
+    pub(crate) sockdir: SockDir,
+    root: Pid,
+    outcome: Option<Outcome>,
+}
+
+/// Runs `argv` under ptnix until every tracee has exited.
+pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
+    let filter = opts.seccomp.then(bpf::build_filter);
+    let spawned = spawn::spawn(argv, filter.as_deref()).map_err(RunError::Spawn)?;
+    signals::forward_to(spawned.pid);
+    let mut e = Engine {
+        mapping: opts.mapping,
+        seccomp: spawned.seccomp,
+        old_seccomp_order: kernel::seccomp_stop_precedes_entry_stop(),
+        tracees: HashMap::new(),
+        sockdir: SockDir::default(),
+        root: spawned.pid,
+        outcome: None,
+    };
+    e.tracees.insert(spawned.pid, Tracee::default());
+    let r = e.event_loop();
+    e.sockdir.cleanup();
+    r
+}
+
+const STOP_SIGNALS: [i32; 4] = [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
+
+impl Engine {
+    fn event_loop(&mut self) -> Result<Outcome, RunError> {
+        loop {
+            match ptrace::wait_any().map_err(RunError::Wait)? {
+                Wait::NoChildren => break,
+                Wait::Exited(pid, code) => self.gone(pid, Outcome::Exited(code)),
+                Wait::Signaled(pid, sig) => self.gone(pid, Outcome::Signaled(sig)),
+                Wait::Stopped(pid, status) => self.stopped(pid, status),
+            }
+        }
+        // The root always reports its end before ECHILD; Exited(0) is never invented.
+        Ok(self.outcome.unwrap_or(Outcome::Signaled(libc::SIGKILL)))
+    }
+
+    fn gone(&mut self, pid: Pid, how: Outcome) {
+        self.tracees.remove(&pid);
+        if pid == self.root {
+            self.outcome = Some(how);
+            signals::root_gone();
+        }
+    }
+
+    /// Resumes `pid`, delivering `sig`. The resume request decides the next stop:
+    /// PTRACE_SYSCALL stops at the next syscall entry/exit, PTRACE_CONT only at the
+    /// next seccomp, event or signal stop.
+    pub(crate) fn resume(&mut self, pid: Pid, sig: i32) {
+        let want_syscall_stops = match self.tracees.get(&pid) {
+            Some(t) => !self.seccomp || t.exit.is_some() || t.skip_entry_stop,
+            None => !self.seccomp,
+        };
+        // ESRCH: the tracee died meanwhile; waitpid will say so.
+        let _ = if want_syscall_stops { ptrace::syscall(pid, sig) } else { ptrace::cont(pid, sig) };
+    }
+
+    fn stopped(&mut self, pid: Pid, status: i32) {
+        let sig = libc::WSTOPSIG(status);
+        let event = (status >> 16) & 0xff;
+        // A new child's first stop can come before its parent's fork event.
+        let t = self.tracees.entry(pid).or_default();
+        let first = !t.started;
+        t.started = true;
+
+        if sig == (libc::SIGTRAP | 0x80) {
+            return self.syscall_stop(pid);
+        }
+        match event {
+            libc::PTRACE_EVENT_SECCOMP => {
+                if self.seccomp {
+                    self.entry_stop(pid);
+                } else {
+                    self.resume(pid, 0);
+                }
+            }
+            libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
+                if let Ok(child) = ptrace::event_msg(pid) {
+                    self.tracees.entry(child as Pid).or_default();
+                }
+                self.resume(pid, 0);
+            }
+            libc::PTRACE_EVENT_EXEC => {
+                self.exec_event(pid);
+                self.resume(pid, 0);
+            }
+            libc::PTRACE_EVENT_STOP => {
+                if !first && STOP_SIGNALS.contains(&sig) {
+                    // Group-stop: stay stopped (job control works) but keep reporting.
+                    let _ = ptrace::listen(pid);
+                } else {
+                    self.resume(pid, 0);
+                }
+            }
+            0 if first && sig == libc::SIGSTOP => {
+                // Our own spawn handshake (or an attach stop): swallow it.
+                self.resume(pid, 0);
+            }
+            0 => self.resume(pid, sig),
+            _ => self.resume(pid, 0),
+        }
+    }
+
+    /// execve succeeded. If a non-leader thread called it, the kernel has killed the
+    /// other threads and given the caller the leader's tid; PTRACE_GETEVENTMSG says
+    /// which tid it had. Its state moves to the leader's tid.
+    fn exec_event(&mut self, pid: Pid) {
+        let former = ptrace::event_msg(pid).map(|m| m as Pid).unwrap_or(pid);
+        if former != pid {
+            self.tracees.remove(&former);
+        }
+        let t = self.tracees.entry(pid).or_default();
+        t.tgid = Some(pid);
+        t.scratch = None;
+        t.exit = None;
+        t.skip_entry_stop = false;
+        // Pure-ptrace mode: the execve exit stop is still to come.
+        t.in_syscall = true;
+        t.started = true;
+    }
+
+    fn syscall_stop(&mut self, pid: Pid) {
+        let t = self.tracees.entry(pid).or_default();
+        if self.seccomp {
+            // Only stops we asked for (exit work) arrive here.
+            if t.skip_entry_stop {
+                t.skip_entry_stop = false;
+                return self.resume(pid, 0);
+            }
+            return self.exit_stop(pid);
+        }
+        t.in_syscall = !t.in_syscall;
+        if t.in_syscall {
+            self.entry_stop(pid)
+        } else {
+            self.exit_stop(pid)
+        }
+    }
+}

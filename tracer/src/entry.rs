@@ -1,0 +1,382 @@
+//! Syscall entry: translate the paths going into the kernel.
+
+use crate::engine::Engine;
+use crate::hostfs::{self, TraceeFs};
+use crate::mem;
+use crate::ptrace::{self, Pid, Regs};
+use crate::regs::{arg, set_arg, skip, CS_32BIT};
+use crate::tracee::{ExitWork, Scratch};
+use ptnix_syscalls::resolve::{self, Kind, Outcome, Request};
+use ptnix_syscalls::table::{Class, Follow, PathArg, Sys, I386_REFUSED, UNSHARE_NS_FLAGS, X32_SYSCALL_BIT};
+use ptnix_syscalls::{path, sockaddr};
+
+/// What to do with the syscall.
+enum Verdict {
+    /// Let it run as it is.
+    Pass,
+    /// Let it run with these arguments replaced by pointers to these bytes, and
+    /// these arguments set to these values.
+    Rewrite(Vec<(u8, Vec<u8>)>, Vec<(u8, u64)>),
+    /// Do not run it; return this (a value or -errno).
+    Return(i64),
+}
+
+fn fail(e: i32) -> Verdict {
+    Verdict::Return(-i64::from(e))
+}
+
+/// Bytes below the stack pointer that the x86_64 ABI lets a leaf function use
+/// without moving %rsp ("red zone"): scratch data must go below it.
+const RED_ZONE: u64 = 128;
+
+impl Engine {
+    pub(crate) fn entry_stop(&mut self, pid: Pid) {
+        let Ok(mut regs) = ptrace::get_regs(pid) else { return self.resume(pid, 0) };
+        let verdict = self.classify(pid, &regs);
+        let mut exit = self.tracees.get_mut(&pid).and_then(|t| t.exit.take());
+        match verdict {
+            Verdict::Pass => {}
+            Verdict::Rewrite(args, values) => match self.write_scratch(pid, &mut regs, args) {
+                Ok(()) => {
+                    for (i, v) in values {
+                        set_arg(&mut regs, i, v);
+                    }
+                    let _ = ptrace::set_regs(pid, &regs);
+                }
+                Err(e) => self.refuse(pid, &mut regs, -i64::from(e), &mut exit),
+            },
+            Verdict::Return(v) => self.refuse(pid, &mut regs, v, &mut exit),
+        }
+        if let Some(t) = self.tracees.get_mut(&pid) {
+            t.exit = exit;
+            // Before 4.8 an entry stop still lies between this seccomp stop and the exit.
+            t.skip_entry_stop = self.seccomp && self.old_seccomp_order && t.exit.is_some();
+        }
+        self.resume(pid, 0)
+    }
+
+    /// Skips the syscall so that it returns `v`.
+    fn refuse(&mut self, pid: Pid, regs: &mut Regs, v: i64, exit: &mut Option<ExitWork>) {
+        skip(regs, v);
+        let _ = ptrace::set_regs(pid, regs);
+        // In pure-ptrace mode the kernel overwrites rax with -ENOSYS for a skipped
+        // syscall on some kernels; the exit stop sets the value for sure.
+        *exit = if self.seccomp && !self.old_seccomp_order { None } else { Some(ExitWork::Return(v)) };
+    }
+
+    fn classify(&mut self, pid: Pid, regs: &Regs) -> Verdict {
+        let nr = regs.orig_rax;
+        if !self.seccomp {
+            // The filter does these checks when it is installed.
+            if let Some(v) = self.foreign_abi(pid, regs) {
+                return v;
+            }
+        }
+        let Some(sys) = Sys::from_nr(nr) else { return Verdict::Pass };
+        match sys.class() {
+            Class::Paths(args) => self.paths(pid, regs, args),
+            Class::Exec(a) => self.paths(pid, regs, &[a]),
+            Class::Readlink { dirfd, path, buf, size } => self.readlink(pid, regs, dirfd, path, buf, size),
+            Class::Getcwd => {
+                self.set_exit(pid, ExitWork::Getcwd { buf: regs.rdi, size: regs.rsi });
+                Verdict::Pass
+            }
+            Class::SockaddrIn { addr, len, follow } => self.sockaddr_in(pid, regs, addr, len, follow),
+            Class::SockaddrOut { addr, len_ptr } => {
+                let (a, l) = (arg(regs, addr), arg(regs, len_ptr));
+                if a != 0 && l != 0 {
+                    if let Ok(cap) = mem::read_u32(pid, l) {
+                        self.set_exit(pid, ExitWork::Sockaddr { addr: a, len_ptr: l, cap });
+                    }
+                }
+                Verdict::Pass
+            }
+            Class::Clone3 => match mem::read_u64(pid, regs.rdi) {
+                Ok(flags) if flags & UNSHARE_NS_FLAGS != 0 => fail(libc::EPERM),
+                _ => Verdict::Pass,
+            },
+            Class::Deny(e) => fail(e),
+            Class::DenyIfFlag { arg: i, mask } if arg(regs, i) & mask != 0 => fail(libc::EPERM),
+            Class::DenyIfFlag { .. } => Verdict::Pass,
+        }
+    }
+
+    /// Pure-ptrace mode: i386 (int 0x80) and x32 syscalls carry other numbers; refuse
+    /// the path-carrying ones rather than let them through untranslated.
+    fn foreign_abi(&self, pid: Pid, regs: &Regs) -> Option<Verdict> {
+        let nr = regs.orig_rax;
+        if nr & X32_SYSCALL_BIT != 0 && nr != u64::MAX {
+            return Some(fail(libc::ENOSYS));
+        }
+        let i386_path = I386_REFUSED.contains(&(nr as u32)) && nr < 1024;
+        if !i386_path {
+            return None;
+        }
+        if regs.cs == CS_32BIT {
+            return Some(fail(libc::ENOSYS));
+        }
+        // 64-bit code can still use int 0x80 (bytes CD 80 just before rip).
+        let mut insn = [0u8; 2];
+        if mem::read(pid, regs.rip.wrapping_sub(2), &mut insn).is_ok() && insn == [0xcd, 0x80] {
+            return Some(fail(libc::ENOSYS));
+        }
+        None
+    }
+
+    fn set_exit(&mut self, pid: Pid, w: ExitWork) {
+        if let Some(t) = self.tracees.get_mut(&pid) {
+            t.exit = Some(w);
+        }
+    }
+
+    fn tgid(&mut self, pid: Pid) -> Pid {
+        if let Some(g) = self.tracees.get(&pid).and_then(|t| t.tgid) {
+            return g;
+        }
+        let g = read_tgid(pid).unwrap_or(pid);
+        if let Some(t) = self.tracees.get_mut(&pid) {
+            t.tgid = Some(g);
+        }
+        g
+    }
+
+    /// The original bytes of argument `i` if this is a restart of a syscall whose
+    /// argument ptnix had already pointed at `ptr` in its scratch area.
+    fn restarted(&self, pid: Pid, regs: &Regs, i: u8, ptr: u64) -> Option<Vec<u8>> {
+        let s = self.tracees.get(&pid)?.scratch.as_ref()?;
+        if s.nr != regs.orig_rax || s.rsp != regs.rsp {
+            return None;
+        }
+        s.args.iter().find(|(a, p, _)| *a == i && *p == ptr).map(|(_, _, orig)| orig.clone())
+    }
+
+    /// The path argument `i` (pointer `ptr`).
+    fn path_arg(&self, pid: Pid, regs: &Regs, i: u8, ptr: u64) -> Result<Vec<u8>, i32> {
+        match self.restarted(pid, regs, i, ptr) {
+            Some(orig) => Ok(orig),
+            None => mem::read_path(pid, ptr),
+        }
+    }
+
+    fn follows(&self, pid: Pid, regs: &Regs, f: Follow) -> Result<bool, i32> {
+        Ok(match f {
+            Follow::Always => true,
+            Follow::Never => false,
+            Follow::UnlessFlag { arg: i, mask } => arg(regs, i) & mask == 0,
+            Follow::IfFlag { arg: i, mask } => arg(regs, i) & mask != 0,
+            Follow::OpenFlags { arg: i } => open_follows(arg(regs, i)),
+            // struct open_how { u64 flags; u64 mode; u64 resolve; }
+            Follow::OpenHow { arg: i } => open_follows(mem::read_u64(pid, arg(regs, i))?),
+        })
+    }
+
+    /// The guest directory a relative path starts from: the cwd, or the dirfd's.
+    fn start_dir(&mut self, pid: Pid, regs: &Regs, dirfd: Option<u8>) -> Option<Vec<u8>> {
+        let fd = dirfd.map(|i| arg(regs, i) as i32).unwrap_or(libc::AT_FDCWD);
+        let link = if fd == libc::AT_FDCWD { format!("/proc/{pid}/cwd") } else { format!("/proc/{pid}/fd/{fd}") };
+        let host = hostfs::readlink(link.as_bytes()).ok()?;
+        (host.first() == Some(&b'/')).then(|| self.mapping.to_guest(&host))
+    }
+
+    fn resolve(&mut self, pid: Pid, regs: &Regs, dirfd: Option<u8>, req: Request<'_>) -> resolve::Resolution {
+        let cwd = if req.path.first() == Some(&b'/') || req.path.is_empty() {
+            b"/".to_vec()
+        } else {
+            match self.start_dir(pid, regs, dirfd) {
+                Some(d) => d,
+                // A bad or non-directory dirfd: the kernel says EBADF/ENOTDIR itself.
+                None => return resolve::Resolution { outcome: Outcome::Unchanged, guest: Vec::new() },
+            }
+        };
+        let mut fs = TraceeFs { tgid: self.tgid(pid), tid: pid };
+        resolve::resolve(&self.mapping, &mut fs, &cwd, req)
+    }
+
+    fn paths(&mut self, pid: Pid, regs: &Regs, args: &[PathArg]) -> Verdict {
+        let mut rewrites = Vec::new();
+        let mut originals = Vec::new();
+        for a in args {
+            let ptr = arg(regs, a.path);
+            if ptr == 0 {
+                continue; // EFAULT from the kernel, or utimensat's "NULL means the fd".
+            }
+            let path = match self.path_arg(pid, regs, a.path, ptr) {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            };
+            let follow_last = match self.follows(pid, regs, a.follow) {
+                Ok(f) => f,
+                Err(e) => return fail(e),
+            };
+            let req = Request { path: &path, follow_last, names_entry: a.names_entry };
+            match self.resolve(pid, regs, a.dirfd, req).outcome {
+                Outcome::Unchanged => {}
+                Outcome::Host(mut h) => {
+                    h.push(0);
+                    rewrites.push((a.path, h));
+                    originals.push((a.path, path));
+                }
+                Outcome::Error(e) => return fail(e),
+            }
+        }
+        if rewrites.is_empty() {
+            return Verdict::Pass;
+        }
+        self.remember(pid, regs, originals);
+        Verdict::Rewrite(rewrites, Vec::new())
+    }
+
+    /// Keeps the original paths for a restart (see [`Scratch`]). The pointers are
+    /// filled in by `write_scratch`.
+    fn remember(&mut self, pid: Pid, regs: &Regs, originals: Vec<(u8, Vec<u8>)>) {
+        if let Some(t) = self.tracees.get_mut(&pid) {
+            t.scratch = Some(Scratch {
+                nr: regs.orig_rax,
+                rsp: regs.rsp,
+                args: originals.into_iter().map(|(i, p)| (i, 0, p)).collect(),
+            });
+        }
+    }
+
+    /// Writes the new argument bytes below the red zone and points the arguments at
+    /// them. Items are 16-byte aligned, the whole block too.
+    fn write_scratch(&mut self, pid: Pid, regs: &mut Regs, args: Vec<(u8, Vec<u8>)>) -> Result<(), i32> {
+        let total: u64 = args.iter().map(|(_, b)| (b.len() as u64 + 15) & !15).sum();
+        let base = (regs.rsp - RED_ZONE - total) & !15;
+        let mut block = vec![0u8; total as usize];
+        let mut off = 0usize;
+        let mut placed = Vec::with_capacity(args.len());
+        for (i, b) in &args {
+            block[off..off + b.len()].copy_from_slice(b);
+            placed.push((*i, base + off as u64));
+            off += (b.len() + 15) & !15;
+        }
+        mem::write(pid, base, &block)?;
+        for &(i, p) in &placed {
+            set_arg(regs, i, p);
+        }
+        if let Some(s) = self.tracees.get_mut(&pid).and_then(|t| t.scratch.as_mut()) {
+            for (i, p, _) in s.args.iter_mut() {
+                if let Some(&(_, np)) = placed.iter().find(|(j, _)| j == i) {
+                    *p = np;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// readlink(at): translate the path; a `/proc/<pid>/...` magic link is answered
+    /// here with the guest path, since the kernel would name the host path.
+    fn readlink(&mut self, pid: Pid, regs: &Regs, dirfd: Option<u8>, p: u8, buf: u8, size: u8) -> Verdict {
+        let ptr = arg(regs, p);
+        if ptr == 0 {
+            return Verdict::Pass;
+        }
+        let path = match self.path_arg(pid, regs, p, ptr) {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        };
+        let req = Request { path: &path, follow_last: false, names_entry: false };
+        let r = self.resolve(pid, regs, dirfd, req);
+        let host = match &r.outcome {
+            Outcome::Error(e) => return fail(*e),
+            Outcome::Host(h) => h.clone(),
+            Outcome::Unchanged => self.mapping.to_host(&r.guest),
+        };
+        if !r.guest.starts_with(b"/proc/") {
+            return self.rewrite_one(pid, regs, p, path, r.outcome);
+        }
+        let mut fs = TraceeFs { tgid: self.tgid(pid), tid: pid };
+        let local_target = match resolve::HostFs::lstat(&mut fs, &host) {
+            Ok(Kind::MagicLink) => resolve::HostFs::readlink(&mut fs, &host),
+            _ => return self.rewrite_one(pid, regs, p, path, r.outcome),
+        };
+        let Ok(target) = local_target else { return self.rewrite_one(pid, regs, p, path, r.outcome) };
+        let shown = if target.first() == Some(&b'/') { self.mapping.to_guest(&target) } else { target };
+        let cap = arg(regs, size) as i64;
+        if cap <= 0 {
+            return fail(libc::EINVAL);
+        }
+        let n = shown.len().min(cap as usize);
+        match mem::write(pid, arg(regs, buf), &shown[..n]) {
+            Ok(()) => Verdict::Return(n as i64),
+            Err(_) => fail(libc::EFAULT),
+        }
+    }
+
+    fn rewrite_one(&mut self, pid: Pid, regs: &Regs, i: u8, original: Vec<u8>, o: Outcome) -> Verdict {
+        match o {
+            Outcome::Unchanged => Verdict::Pass,
+            Outcome::Error(e) => fail(e),
+            Outcome::Host(mut h) => {
+                h.push(0);
+                self.remember(pid, regs, vec![(i, original)]);
+                Verdict::Rewrite(vec![(i, h)], Vec::new())
+            }
+        }
+    }
+
+    /// bind/connect/sendto with a unix socket path.
+    fn sockaddr_in(&mut self, pid: Pid, regs: &Regs, addr: u8, len: u8, follow: bool) -> Verdict {
+        let (a, l) = (arg(regs, addr), arg(regs, len) as usize);
+        if a == 0 || l <= 2 || l > 2 + sockaddr::SUN_PATH_MAX {
+            return Verdict::Pass;
+        }
+        let raw = match self.restarted(pid, regs, addr, a) {
+            Some(orig) => orig,
+            None => {
+                let mut raw = vec![0u8; l];
+                if mem::read(pid, a, &mut raw).is_err() {
+                    return Verdict::Pass; // the kernel says EFAULT
+                }
+                raw
+            }
+        };
+        let Some(p) = sockaddr::unix_path(&raw).map(<[u8]>::to_vec) else { return Verdict::Pass };
+        // bind creates the socket file: like mknod, it names an entry.
+        let req = Request { path: &p, follow_last: follow, names_entry: !follow };
+        let host = match self.resolve(pid, regs, None, req).outcome {
+            Outcome::Unchanged => return Verdict::Pass,
+            Outcome::Error(e) => return fail(e),
+            Outcome::Host(h) => h,
+        };
+        let built = match sockaddr::build(&host) {
+            Some(b) => b,
+            None => match self.sockdir.shorten(&host).map(|s| sockaddr::build(&s)) {
+                Ok(Some(b)) => b,
+                Ok(None) => return fail(libc::ENAMETOOLONG),
+                Err(e) => return fail(e),
+            },
+        };
+        let new_len = built.len() as u64;
+        self.remember(pid, regs, vec![(addr, raw)]);
+        Verdict::Rewrite(vec![(addr, built)], vec![(len, new_len)])
+    }
+}
+
+/// open(2): O_NOFOLLOW, and O_CREAT|O_EXCL ("symbolic links are not followed"), act on
+/// a symlink in the last component itself.
+fn open_follows(flags: u64) -> bool {
+    let f = flags as i32;
+    f & libc::O_NOFOLLOW == 0 && f & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL)
+}
+
+fn read_tgid(pid: Pid) -> Option<Pid> {
+    let s = std::fs::read(format!("/proc/{pid}/status")).ok()?;
+    let line = s.split(|&b| b == b'\n').find(|l| l.starts_with(b"Tgid:"))?;
+    let digits: Vec<u8> = line[5..].iter().copied().filter(u8::is_ascii_digit).collect();
+    path::parse_decimal(&digits).map(|n| n as Pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::open_follows;
+
+    #[test]
+    fn open_flags() {
+        assert!(open_follows(libc::O_RDONLY as u64));
+        assert!(open_follows((libc::O_CREAT | libc::O_WRONLY) as u64));
+        assert!(!open_follows((libc::O_CREAT | libc::O_EXCL) as u64));
+        assert!(!open_follows(libc::O_NOFOLLOW as u64));
+    }
+}

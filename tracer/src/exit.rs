@@ -1,0 +1,84 @@
+//! Syscall exit: rewrite the host paths coming out of the kernel.
+
+use crate::engine::Engine;
+use crate::hostfs;
+use crate::mem;
+use crate::ptrace::{self, Pid};
+use crate::tracee::ExitWork;
+use ptnix_syscalls::sockaddr;
+
+impl Engine {
+    pub(crate) fn exit_stop(&mut self, pid: Pid) {
+        let work = self.tracees.get_mut(&pid).and_then(|t| t.exit.take());
+        if let Some(w) = work {
+            if let Ok(mut regs) = ptrace::get_regs(pid) {
+                let ret = regs.rax as i64;
+                let new = match w {
+                    ExitWork::Return(v) => Some(v),
+                    ExitWork::Getcwd { buf, size } => self.getcwd_exit(pid, ret, buf, size),
+                    ExitWork::Sockaddr { addr, len_ptr, cap } => {
+                        self.sockaddr_exit(pid, ret, addr, len_ptr, cap);
+                        None
+                    }
+                };
+                if let Some(v) = new {
+                    regs.rax = v as u64;
+                    let _ = ptrace::set_regs(pid, &regs);
+                }
+            }
+        }
+        self.resume(pid, 0)
+    }
+
+    /// getcwd(2) returns the length including the NUL. The guest path replaces the
+    /// host path; if the host path did not fit (ERANGE) the guest path may, so it is
+    /// read from /proc then.
+    fn getcwd_exit(&mut self, pid: Pid, ret: i64, buf: u64, size: u64) -> Option<i64> {
+        let host = if ret > 0 {
+            let mut b = vec![0u8; ret as usize];
+            mem::read(pid, buf, &mut b).ok()?;
+            b.pop();
+            b
+        } else if ret == -i64::from(libc::ERANGE) {
+            hostfs::readlink(format!("/proc/{pid}/cwd").as_bytes()).ok()?
+        } else {
+            return None;
+        };
+        if host.first() != Some(&b'/') {
+            return None; // "(unreachable)/..." and such stay as the kernel said
+        }
+        let mut guest = self.mapping.to_guest(&host);
+        if guest == host && ret > 0 {
+            return None;
+        }
+        guest.push(0);
+        if guest.len() as u64 > size {
+            return Some(-i64::from(libc::ERANGE));
+        }
+        mem::write(pid, buf, &guest).ok()?;
+        Some(guest.len() as i64)
+    }
+
+    /// getsockname/getpeername/accept: the kernel wrote `*len_ptr` (the full length)
+    /// and at most `cap` bytes of address.
+    fn sockaddr_exit(&mut self, pid: Pid, ret: i64, addr: u64, len_ptr: u64, cap: u32) {
+        if ret < 0 {
+            return;
+        }
+        let Ok(full) = mem::read_u32(pid, len_ptr) else { return };
+        let n = full.min(cap) as usize;
+        let mut raw = vec![0u8; n];
+        if mem::read(pid, addr, &mut raw).is_err() {
+            return;
+        }
+        let Some(p) = sockaddr::unix_path(&raw) else { return };
+        let host = self.sockdir.lengthen(p).unwrap_or_else(|| p.to_vec());
+        let guest = self.mapping.to_guest(&host);
+        if guest == p {
+            return;
+        }
+        let Some(built) = sockaddr::build(&guest) else { return };
+        let _ = mem::write(pid, addr, &built[..built.len().min(cap as usize)]);
+        let _ = mem::write(pid, len_ptr, &(built.len() as u32).to_ne_bytes());
+    }
+}

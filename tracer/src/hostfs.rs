@@ -1,0 +1,104 @@
+//! [`HostFs`] over the real filesystem, as seen by one tracee.
+//!
+//! The tracer does its lookups in its own process, so the few paths whose meaning
+//! depends on who asks are rewritten first: `/proc/self` and `/proc/thread-self` name
+//! the tracee, not ptnix.
+
+use crate::ptrace::{last_errno, Pid};
+use ptnix_syscalls::path::{has_prefix, parse_decimal, PATH_MAX};
+use ptnix_syscalls::resolve::{HostFs, Kind};
+use ptnix_syscalls::Errno;
+use std::ffi::CString;
+
+pub struct TraceeFs {
+    pub tgid: Pid,
+    pub tid: Pid,
+}
+
+impl TraceeFs {
+    /// The path as the tracer must look it up.
+    fn local(&self, host: &[u8]) -> Vec<u8> {
+        for (name, with) in [
+            (&b"/proc/self"[..], format!("/proc/{}", self.tgid)),
+            (&b"/proc/thread-self"[..], format!("/proc/{}/task/{}", self.tgid, self.tid)),
+        ] {
+            if has_prefix(host, name) {
+                let mut v = with.into_bytes();
+                v.extend_from_slice(&host[name.len()..]);
+                return v;
+            }
+        }
+        host.to_vec()
+    }
+}
+
+fn cstring(p: Vec<u8>) -> Result<CString, Errno> {
+    CString::new(p).map_err(|_| libc::EINVAL)
+}
+
+/// True for a symlink under `/proc/<pid>/`: all of those are magic links (exe, cwd,
+/// root, fd/N, map_files/..., ns/..., task/<tid>/...).
+pub fn is_proc_pid_path(p: &[u8]) -> bool {
+    let Some(rest) = p.strip_prefix(b"/proc/") else { return false };
+    let end = memchr::memchr(b'/', rest).unwrap_or(rest.len());
+    end < rest.len() && parse_decimal(&rest[..end]).is_some()
+}
+
+/// readlink(2) into a fresh Vec.
+pub fn readlink(p: &[u8]) -> Result<Vec<u8>, Errno> {
+    let c = cstring(p.to_vec())?;
+    let mut buf = vec![0u8; PATH_MAX];
+    // SAFETY: `buf` has PATH_MAX writable bytes.
+    let n = unsafe { libc::readlink(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(last_errno());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+impl HostFs for TraceeFs {
+    fn lstat(&mut self, host: &[u8]) -> Result<Kind, Errno> {
+        let local = self.local(host);
+        let magic = is_proc_pid_path(&local);
+        let c = cstring(local)?;
+        // SAFETY: `st` is plain old data filled by the kernel.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::lstat(c.as_ptr(), &mut st) } != 0 {
+            return Err(last_errno());
+        }
+        Ok(match st.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => Kind::Dir,
+            libc::S_IFLNK if magic => Kind::MagicLink,
+            libc::S_IFLNK => Kind::Symlink,
+            _ => Kind::Other,
+        })
+    }
+
+    fn readlink(&mut self, host: &[u8]) -> Result<Vec<u8>, Errno> {
+        readlink(&self.local(host))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_pid_paths() {
+        assert!(is_proc_pid_path(b"/proc/12/exe"));
+        assert!(is_proc_pid_path(b"/proc/12/task/13/fd/0"));
+        assert!(!is_proc_pid_path(b"/proc/12"));
+        assert!(!is_proc_pid_path(b"/proc/self/exe"));
+        assert!(!is_proc_pid_path(b"/proc/mounts"));
+    }
+
+    #[test]
+    fn self_is_the_tracee() {
+        let fs = TraceeFs { tgid: 10, tid: 11 };
+        assert_eq!(fs.local(b"/proc/self/exe"), b"/proc/10/exe");
+        assert_eq!(fs.local(b"/proc/self"), b"/proc/10");
+        assert_eq!(fs.local(b"/proc/thread-self/fd"), b"/proc/10/task/11/fd");
+        assert_eq!(fs.local(b"/proc/selfish"), b"/proc/selfish");
+    }
+}

@@ -1,0 +1,123 @@
+//! Tracee memory: process_vm_readv/writev (one syscall for many bytes), with a
+//! PEEKDATA/POKEDATA fallback for hosts that block them.
+
+use crate::ptrace::{self, Pid};
+use ptnix_syscalls::path::PATH_MAX;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const PAGE: u64 = 4096;
+
+/// Cleared the first time process_vm_* fails with ENOSYS or EPERM: from then on the
+/// word-by-word ptrace fallback is used.
+static VM_RW_WORKS: AtomicBool = AtomicBool::new(true);
+
+fn vm_read(pid: Pid, addr: u64, buf: &mut [u8]) -> Result<usize, i32> {
+    let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: buf.len() };
+    // SAFETY: `local` describes `buf`, which we own mutably; remote memory is the tracee's.
+    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+    if n < 0 {
+        Err(ptrace::last_errno())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn vm_write(pid: Pid, addr: u64, buf: &[u8]) -> Result<usize, i32> {
+    let local = libc::iovec { iov_base: buf.as_ptr() as *mut libc::c_void, iov_len: buf.len() };
+    let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: buf.len() };
+    // SAFETY: the kernel only reads `buf` through `local`.
+    let n = unsafe { libc::process_vm_writev(pid, &local, 1, &remote, 1, 0) };
+    if n < 0 {
+        Err(ptrace::last_errno())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn vm_unavailable(e: i32) -> bool {
+    matches!(e, libc::ENOSYS | libc::EPERM)
+}
+
+/// Reads exactly `buf.len()` bytes at `addr`; EFAULT if any of them is unmapped.
+pub fn read(pid: Pid, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
+    if VM_RW_WORKS.load(Ordering::Relaxed) {
+        match vm_read(pid, addr, buf) {
+            Ok(n) if n == buf.len() => return Ok(()),
+            Ok(_) => return Err(libc::EFAULT),
+            Err(e) if vm_unavailable(e) => VM_RW_WORKS.store(false, Ordering::Relaxed),
+            Err(e) => return Err(e),
+        }
+    }
+    let mut done = 0;
+    while done < buf.len() {
+        let a = addr + done as u64;
+        let aligned = a & !7;
+        let word = ptrace::peek(pid, aligned).map_err(|e| if e == libc::EIO { libc::EFAULT } else { e })?;
+        let bytes = word.to_ne_bytes();
+        let off = (a - aligned) as usize;
+        let n = (8 - off).min(buf.len() - done);
+        buf[done..done + n].copy_from_slice(&bytes[off..off + n]);
+        done += n;
+    }
+    Ok(())
+}
+
+/// Writes all of `buf` at `addr`.
+pub fn write(pid: Pid, addr: u64, buf: &[u8]) -> Result<(), i32> {
+    if VM_RW_WORKS.load(Ordering::Relaxed) {
+        match vm_write(pid, addr, buf) {
+            Ok(n) if n == buf.len() => return Ok(()),
+            Ok(_) => return Err(libc::EFAULT),
+            Err(e) if vm_unavailable(e) => VM_RW_WORKS.store(false, Ordering::Relaxed),
+            Err(e) => return Err(e),
+        }
+    }
+    let mut done = 0;
+    while done < buf.len() {
+        let a = addr + done as u64;
+        let aligned = a & !7;
+        let off = (a - aligned) as usize;
+        let n = (8 - off).min(buf.len() - done);
+        let mut bytes = if off == 0 && n == 8 { [0; 8] } else { ptrace::peek(pid, aligned)?.to_ne_bytes() };
+        bytes[off..off + n].copy_from_slice(&buf[done..done + n]);
+        ptrace::poke(pid, aligned, u64::from_ne_bytes(bytes))?;
+        done += n;
+    }
+    Ok(())
+}
+
+/// Reads a NUL-terminated path at `addr`, in chunks that never cross a page end (the
+/// next page may be unmapped even though the string ends before it). Fails with the
+/// kernel's own errno: EFAULT when unmapped, ENAMETOOLONG when no NUL comes within
+/// PATH_MAX bytes (as getname() says).
+pub fn read_path(pid: Pid, addr: u64) -> Result<Vec<u8>, i32> {
+    let mut out = Vec::with_capacity(128);
+    let mut a = addr;
+    let mut chunk = [0u8; PAGE as usize];
+    while out.len() < PATH_MAX {
+        let to_page_end = (PAGE - a % PAGE) as usize;
+        let want = to_page_end.min(PATH_MAX - out.len());
+        let buf = &mut chunk[..want];
+        read(pid, a, buf)?;
+        if let Some(nul) = memchr::memchr(0, buf) {
+            out.extend_from_slice(&buf[..nul]);
+            return Ok(out);
+        }
+        out.extend_from_slice(buf);
+        a += want as u64;
+    }
+    Err(libc::ENAMETOOLONG)
+}
+
+/// Reads a native-endian u64 / u32 at `addr`.
+pub fn read_u64(pid: Pid, addr: u64) -> Result<u64, i32> {
+    let mut b = [0u8; 8];
+    read(pid, addr, &mut b)?;
+    Ok(u64::from_ne_bytes(b))
+}
+pub fn read_u32(pid: Pid, addr: u64) -> Result<u32, i32> {
+    let mut b = [0u8; 4];
+    read(pid, addr, &mut b)?;
+    Ok(u32::from_ne_bytes(b))
+}

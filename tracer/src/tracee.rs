@@ -1,0 +1,40 @@
+//! Per-tracee (per-thread) state.
+
+use crate::ptrace::Pid;
+
+/// Work left for the syscall-exit stop.
+#[derive(Clone, Debug)]
+pub enum ExitWork {
+    /// Set the return value (pure-ptrace mode: a skipped syscall returns this).
+    Return(i64),
+    /// getcwd wrote a host path into `buf` (of `size` bytes).
+    Getcwd { buf: u64, size: u64 },
+    /// getsockname/getpeername/accept wrote a sockaddr of at most `cap` bytes.
+    Sockaddr { addr: u64, len_ptr: u64, cap: u32 },
+}
+
+/// Paths ptnix wrote below the stack for the syscall in progress. If a signal handler
+/// runs and the syscall is then restarted (-ERESTARTSYS), the kernel re-enters it with
+/// the same registers: the pointers still name the scratch area, which the handler's
+/// frames may have overwritten. The original guest paths are kept to translate again.
+#[derive(Clone, Debug)]
+pub struct Scratch {
+    pub nr: u64,
+    pub rsp: u64,
+    /// (argument index, pointer written, original guest bytes)
+    pub args: Vec<(u8, u64, Vec<u8>)>,
+}
+
+#[derive(Debug, Default)]
+pub struct Tracee {
+    /// Thread group id, read lazily from /proc.
+    pub tgid: Option<Pid>,
+    /// The first stop (the attach stop) has been seen.
+    pub started: bool,
+    /// Pure-ptrace mode: between the entry and the exit stop of a syscall.
+    pub in_syscall: bool,
+    pub exit: Option<ExitWork>,
+    /// Seccomp mode on kernels before 4.8: an entry stop will come before the exit stop.
+    pub skip_entry_stop: bool,
+    pub scratch: Option<Scratch>,
+}
