@@ -11,6 +11,11 @@ const PAGE: u64 = 4096;
 /// word-by-word ptrace fallback is used.
 static VM_RW_WORKS: AtomicBool = AtomicBool::new(true);
 
+/// Uses PEEKDATA/POKEDATA from now on, as when process_vm_readv is blocked (tests).
+pub fn use_ptrace_words() {
+    VM_RW_WORKS.store(false, Ordering::Relaxed);
+}
+
 fn vm_read(pid: Pid, addr: u64, buf: &mut [u8]) -> Result<usize, i32> {
     let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: buf.len() };

@@ -98,6 +98,7 @@ fn child(argv: &[CString], filter: Option<&[Insn]>, sync_r: i32, report_w: i32) 
             libc::_exit(127);
         }
         let why = std::io::Error::from_raw_os_error(e).to_string();
+        let why = why.split(" (os error").next().unwrap_or(&why);
         child_message(&[b"ptnix: ", name, b": ", why.as_bytes(), b"\n"]);
         libc::_exit(126);
     }
