@@ -7,9 +7,13 @@
 //! - [`sockaddr`]: `sockaddr_un` parsing and building.
 
 pub mod bpf;
+pub mod elf;
+pub mod exec;
 pub mod mapping;
+pub mod model;
 pub mod path;
 pub mod resolve;
+pub mod shebang;
 pub mod sockaddr;
 pub mod table;
 

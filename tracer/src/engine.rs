@@ -45,6 +45,11 @@ pub struct Engine {
     pub(crate) old_seccomp_order: bool,
     pub(crate) tracees: HashMap<Pid, Tracee>,
     pub(crate) sockdir: SockDir,
+    /// Loader path -> understands `--argv0` (see `hostfs::TraceeFs`).
+    pub(crate) loaders: HashMap<Vec<u8>, bool>,
+    /// Thread group -> guest path of the program, for processes whose loader ptnix
+    /// started explicitly: `/proc/PID/exe` names the loader, the guest sees this.
+    pub(crate) exe_of: HashMap<Pid, Vec<u8>>,
     root: Pid,
     outcome: Option<Outcome>,
 }
@@ -60,6 +65,8 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         old_seccomp_order: kernel::seccomp_stop_precedes_entry_stop(),
         tracees: HashMap::new(),
         sockdir: SockDir::default(),
+        loaders: HashMap::new(),
+        exe_of: HashMap::new(),
         root: spawned.pid,
         outcome: None,
     };
@@ -86,7 +93,11 @@ impl Engine {
     }
 
     fn gone(&mut self, pid: Pid, how: Outcome) {
-        self.tracees.remove(&pid);
+        if let Some(t) = self.tracees.remove(&pid) {
+            if t.tgid == Some(pid) || t.tgid.is_none() {
+                self.exe_of.remove(&pid);
+            }
+        }
         if pid == self.root {
             self.outcome = Some(how);
             signals::root_gone();
@@ -126,7 +137,16 @@ impl Engine {
             }
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
                 if let Ok(child) = ptrace::event_msg(pid) {
-                    self.tracees.entry(child as Pid).or_default();
+                    let child = child as Pid;
+                    self.tracees.entry(child).or_default();
+                    // A new process runs the same program as its parent until it
+                    // execs. (A new thread shares its parent's thread group.)
+                    if event != libc::PTRACE_EVENT_CLONE {
+                        let tgid = self.tgid(pid);
+                        if let Some(exe) = self.exe_of.get(&tgid).cloned() {
+                            self.exe_of.insert(child, exe);
+                        }
+                    }
                 }
                 self.resume(pid, 0);
             }
@@ -157,8 +177,17 @@ impl Engine {
     fn exec_event(&mut self, pid: Pid) {
         let former = ptrace::event_msg(pid).map(|m| m as Pid).unwrap_or(pid);
         if former != pid {
-            self.tracees.remove(&former);
+            // The exec'ing thread's state (its pending exe) moves to the leader's tid.
+            let moved = self.tracees.remove(&former);
+            if let Some(m) = moved {
+                self.tracees.insert(pid, m);
+            }
         }
+        let t = self.tracees.entry(pid).or_default();
+        match t.pending_exe.take() {
+            Some(exe) => self.exe_of.insert(pid, exe),
+            None => self.exe_of.remove(&pid),
+        };
         let t = self.tracees.entry(pid).or_default();
         t.tgid = Some(pid);
         t.scratch = None;

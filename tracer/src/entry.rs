@@ -11,7 +11,7 @@ use ptnix_syscalls::table::{Class, Follow, PathArg, Sys, I386_REFUSED, UNSHARE_N
 use ptnix_syscalls::{path, sockaddr};
 
 /// What to do with the syscall.
-enum Verdict {
+pub(crate) enum Verdict {
     /// Let it run as it is.
     Pass,
     /// Let it run with these arguments replaced by pointers to these bytes, and
@@ -19,15 +19,18 @@ enum Verdict {
     Rewrite(Vec<(u8, Vec<u8>)>, Vec<(u8, u64)>),
     /// Do not run it; return this (a value or -errno).
     Return(i64),
+    /// An execve with a new filename and a new argv: `lead` strings, then the
+    /// original argv pointers `rest`.
+    Exec { path_arg: u8, argv_arg: u8, filename: Vec<u8>, lead: Vec<Vec<u8>>, rest: Vec<u64> },
 }
 
-fn fail(e: i32) -> Verdict {
+pub(crate) fn fail(e: i32) -> Verdict {
     Verdict::Return(-i64::from(e))
 }
 
 /// Bytes below the stack pointer that the x86_64 ABI lets a leaf function use
 /// without moving %rsp ("red zone"): scratch data must go below it.
-const RED_ZONE: u64 = 128;
+pub(crate) const RED_ZONE: u64 = 128;
 
 impl Engine {
     pub(crate) fn entry_stop(&mut self, pid: Pid) {
@@ -46,6 +49,14 @@ impl Engine {
                 Err(e) => self.refuse(pid, &mut regs, -i64::from(e), &mut exit),
             },
             Verdict::Return(v) => self.refuse(pid, &mut regs, v, &mut exit),
+            Verdict::Exec { path_arg, argv_arg, filename, lead, rest } => {
+                match self.write_exec(pid, &mut regs, (path_arg, argv_arg), &filename, &lead, &rest) {
+                    Ok(()) => {
+                        let _ = ptrace::set_regs(pid, &regs);
+                    }
+                    Err(e) => self.refuse(pid, &mut regs, -i64::from(e), &mut exit),
+                }
+            }
         }
         if let Some(t) = self.tracees.get_mut(&pid) {
             t.exit = exit;
@@ -75,7 +86,7 @@ impl Engine {
         let Some(sys) = Sys::from_nr(nr) else { return Verdict::Pass };
         match sys.class() {
             Class::Paths(args) => self.paths(pid, regs, args),
-            Class::Exec(a) => self.paths(pid, regs, &[a]),
+            Class::Exec(a) => self.exec(pid, regs, a),
             Class::Readlink { dirfd, path, buf, size } => self.readlink(pid, regs, dirfd, path, buf, size),
             Class::Getcwd => {
                 self.set_exit(pid, ExitWork::Getcwd { buf: regs.rdi, size: regs.rsi });
@@ -129,7 +140,7 @@ impl Engine {
         }
     }
 
-    fn tgid(&mut self, pid: Pid) -> Pid {
+    pub(crate) fn tgid(&mut self, pid: Pid) -> Pid {
         if let Some(g) = self.tracees.get(&pid).and_then(|t| t.tgid) {
             return g;
         }
@@ -151,14 +162,14 @@ impl Engine {
     }
 
     /// The path argument `i` (pointer `ptr`).
-    fn path_arg(&self, pid: Pid, regs: &Regs, i: u8, ptr: u64) -> Result<Vec<u8>, i32> {
+    pub(crate) fn path_arg(&self, pid: Pid, regs: &Regs, i: u8, ptr: u64) -> Result<Vec<u8>, i32> {
         match self.restarted(pid, regs, i, ptr) {
             Some(orig) => Ok(orig),
             None => mem::read_path(pid, ptr),
         }
     }
 
-    fn follows(&self, pid: Pid, regs: &Regs, f: Follow) -> Result<bool, i32> {
+    pub(crate) fn follows(&self, pid: Pid, regs: &Regs, f: Follow) -> Result<bool, i32> {
         Ok(match f {
             Follow::Always => true,
             Follow::Never => false,
@@ -171,7 +182,7 @@ impl Engine {
     }
 
     /// The guest directory a relative path starts from: the cwd, or the dirfd's.
-    fn start_dir(&mut self, pid: Pid, regs: &Regs, dirfd: Option<u8>) -> Option<Vec<u8>> {
+    pub(crate) fn start_dir(&mut self, pid: Pid, regs: &Regs, dirfd: Option<u8>) -> Option<Vec<u8>> {
         let fd = dirfd.map(|i| arg(regs, i) as i32).unwrap_or(libc::AT_FDCWD);
         let link = if fd == libc::AT_FDCWD { format!("/proc/{pid}/cwd") } else { format!("/proc/{pid}/fd/{fd}") };
         let host = hostfs::readlink(link.as_bytes()).ok()?;
@@ -188,7 +199,8 @@ impl Engine {
                 None => return resolve::Resolution { outcome: Outcome::Unchanged, guest: Vec::new() },
             }
         };
-        let mut fs = TraceeFs { tgid: self.tgid(pid), tid: pid };
+        let tgid = self.tgid(pid);
+        let mut fs = TraceeFs { tgid, tid: pid, loaders: &mut self.loaders };
         resolve::resolve(&self.mapping, &mut fs, &cwd, req)
     }
 
@@ -208,8 +220,15 @@ impl Engine {
                 Ok(f) => f,
                 Err(e) => return fail(e),
             };
-            let req = Request { path: &path, follow_last, names_entry: a.names_entry };
-            match self.resolve(pid, regs, a.dirfd, req).outcome {
+            // `/proc/self/exe` of a program started through its loader is the program.
+            let redirected = if follow_last { self.exe_redirect(pid, &path) } else { None };
+            let req = Request { path: redirected.as_deref().unwrap_or(&path), follow_last, names_entry: a.names_entry };
+            let r = self.resolve(pid, regs, a.dirfd, req);
+            let outcome = match (r.outcome, redirected.is_some()) {
+                (Outcome::Unchanged, true) => Outcome::Host(self.mapping.to_host(&r.guest)),
+                (o, _) => o,
+            };
+            match outcome {
                 Outcome::Unchanged => {}
                 Outcome::Host(mut h) => {
                     h.push(0);
@@ -228,7 +247,7 @@ impl Engine {
 
     /// Keeps the original paths for a restart (see [`Scratch`]). The pointers are
     /// filled in by `write_scratch`.
-    fn remember(&mut self, pid: Pid, regs: &Regs, originals: Vec<(u8, Vec<u8>)>) {
+    pub(crate) fn remember(&mut self, pid: Pid, regs: &Regs, originals: Vec<(u8, Vec<u8>)>) {
         if let Some(t) = self.tracees.get_mut(&pid) {
             t.scratch = Some(Scratch {
                 nr: regs.orig_rax,
@@ -286,13 +305,18 @@ impl Engine {
         if !r.guest.starts_with(b"/proc/") {
             return self.rewrite_one(pid, regs, p, path, r.outcome);
         }
-        let mut fs = TraceeFs { tgid: self.tgid(pid), tid: pid };
+        let tgid = self.tgid(pid);
+        let mut fs = TraceeFs { tgid, tid: pid, loaders: &mut self.loaders };
         let local_target = match resolve::HostFs::lstat(&mut fs, &host) {
             Ok(Kind::MagicLink) => resolve::HostFs::readlink(&mut fs, &host),
             _ => return self.rewrite_one(pid, regs, p, path, r.outcome),
         };
         let Ok(target) = local_target else { return self.rewrite_one(pid, regs, p, path, r.outcome) };
-        let shown = if target.first() == Some(&b'/') { self.mapping.to_guest(&target) } else { target };
+        let shown = match self.exe_redirect(pid, &r.guest) {
+            Some(exe) => exe,
+            None if target.first() == Some(&b'/') => self.mapping.to_guest(&target),
+            None => target,
+        };
         let cap = arg(regs, size) as i64;
         if cap <= 0 {
             return fail(libc::EINVAL);

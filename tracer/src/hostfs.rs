@@ -6,16 +6,22 @@
 
 use crate::ptrace::{last_errno, Pid};
 use ptnix_syscalls::path::{has_prefix, parse_decimal, PATH_MAX};
+use hashbrown::HashMap;
+use ptnix_syscalls::exec::ExecFs;
 use ptnix_syscalls::resolve::{HostFs, Kind};
 use ptnix_syscalls::Errno;
 use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 
-pub struct TraceeFs {
+pub struct TraceeFs<'a> {
     pub tgid: Pid,
     pub tid: Pid,
+    /// Loader path -> understands `--argv0`. Store paths never change, so the answer
+    /// is kept for the whole run.
+    pub loaders: &'a mut HashMap<Vec<u8>, bool>,
 }
 
-impl TraceeFs {
+impl TraceeFs<'_> {
     /// The path as the tracer must look it up.
     fn local(&self, host: &[u8]) -> Vec<u8> {
         for (name, with) in [
@@ -57,7 +63,7 @@ pub fn readlink(p: &[u8]) -> Result<Vec<u8>, Errno> {
     Ok(buf)
 }
 
-impl HostFs for TraceeFs {
+impl HostFs for TraceeFs<'_> {
     fn lstat(&mut self, host: &[u8]) -> Result<Kind, Errno> {
         let local = self.local(host);
         let magic = is_proc_pid_path(&local);
@@ -80,6 +86,52 @@ impl HostFs for TraceeFs {
     }
 }
 
+/// Reads up to `len` bytes at `offset` of file `p`.
+pub fn read_at(p: &[u8], offset: u64, len: usize) -> Result<Vec<u8>, Errno> {
+    let c = cstring(p.to_vec())?;
+    // SAFETY: open/pread/close on our own fd and buffer.
+    unsafe {
+        let fd = libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY);
+        if fd < 0 {
+            return Err(last_errno());
+        }
+        let mut buf = vec![0u8; len];
+        let mut got = 0usize;
+        while got < len {
+            let n = libc::pread(fd, buf[got..].as_mut_ptr().cast(), len - got, (offset + got as u64) as libc::off_t);
+            if n < 0 && last_errno() == libc::EINTR {
+                continue;
+            }
+            if n <= 0 {
+                break;
+            }
+            got += n as usize;
+        }
+        libc::close(fd);
+        buf.truncate(got);
+        Ok(buf)
+    }
+}
+
+impl ExecFs for TraceeFs<'_> {
+    fn read_at(&mut self, host: &[u8], offset: u64, len: usize) -> Result<Vec<u8>, Errno> {
+        read_at(&self.local(host), offset, len)
+    }
+
+    fn loader_has_argv0(&mut self, host: &[u8]) -> bool {
+        if let Some(&b) = self.loaders.get(host) {
+            return b;
+        }
+        // glibc's ld.so (2.33+) and musl's list "--argv0" among their options; older
+        // loaders do not have the string at all.
+        let local = self.local(host);
+        let has = std::fs::read(std::ffi::OsStr::from_bytes(&local))
+            .is_ok_and(|c| memchr::memmem::find(&c, b"--argv0").is_some());
+        self.loaders.insert(host.to_vec(), has);
+        has
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,7 +147,8 @@ mod tests {
 
     #[test]
     fn self_is_the_tracee() {
-        let fs = TraceeFs { tgid: 10, tid: 11 };
+        let mut loaders = HashMap::new();
+        let fs = TraceeFs { tgid: 10, tid: 11, loaders: &mut loaders };
         assert_eq!(fs.local(b"/proc/self/exe"), b"/proc/10/exe");
         assert_eq!(fs.local(b"/proc/self"), b"/proc/10");
         assert_eq!(fs.local(b"/proc/thread-self/fd"), b"/proc/10/task/11/fd");

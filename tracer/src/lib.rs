@@ -7,6 +7,7 @@
 
 mod engine;
 mod entry;
+mod exec;
 mod exit;
 pub mod hostfs;
 pub mod kernel;

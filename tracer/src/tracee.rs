@@ -37,4 +37,7 @@ pub struct Tracee {
     /// Seccomp mode on kernels before 4.8: an entry stop will come before the exit stop.
     pub skip_entry_stop: bool,
     pub scratch: Option<Scratch>,
+    /// Set at an execve entry that starts a loader explicitly: the program's guest
+    /// path, which becomes the process's `/proc/PID/exe` if the exec succeeds.
+    pub pending_exe: Option<Vec<u8>>,
 }

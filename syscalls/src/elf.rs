@@ -1,0 +1,165 @@
+//! ELF interpreter (PT_INTERP) lookup.
+//!
+//! binfmt_elf reads the ELF header and program headers; a PT_INTERP segment names the
+//! dynamic loader, which the kernel opens itself, on the host, during execve. ptnix
+//! must find it first, to start a loader that lives in `/nix` explicitly.
+
+use goblin::container::Ctx;
+use goblin::elf::header;
+use goblin::elf::Elf;
+use goblin::elf::program_header::{ProgramHeader, PT_INTERP};
+
+/// What a file's ELF headers say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ElfInterp {
+    /// Not an ELF file.
+    NotElf,
+    /// An ELF file without PT_INTERP (static, or a shared object).
+    None,
+    /// PT_INTERP names this path (without the terminating NUL).
+    Path(Vec<u8>),
+    /// An ELF file the kernel would refuse (ENOEXEC): bad header or segment, or
+    /// headers past the end of the file.
+    Malformed,
+}
+
+/// The kernel's limit on the PT_INTERP string (binfmt_elf: "p_filesz > PATH_MAX").
+const MAX_INTERP: u64 = 4096;
+/// Program header tables larger than this are refused (binfmt_elf: 64 KiB).
+const MAX_PHDRS_SIZE: u64 = 65536;
+
+/// Reads `len` bytes at `offset` of the file; fewer at its end.
+pub type ReadAt<'a> = dyn FnMut(u64, usize) -> Result<Vec<u8>, crate::Errno> + 'a;
+
+/// Reads exactly `len` bytes, or says the file is too short (Malformed).
+fn exact(read: &mut ReadAt<'_>, offset: u64, len: usize) -> Result<Option<Vec<u8>>, crate::Errno> {
+    let b = read(offset, len)?;
+    Ok((b.len() == len).then_some(b))
+}
+
+/// Looks up PT_INTERP, reading the ELF header, the program headers and the
+/// interpreter name wherever they are in the file (patchelf moves them to its end).
+pub fn interpreter(read: &mut ReadAt<'_>) -> Result<ElfInterp, crate::Errno> {
+    let ehdr_size = header::header64::SIZEOF_EHDR;
+    let head = read(0, ehdr_size)?;
+    if head.len() < 4 || &head[..4] != b"\x7fELF" {
+        return Ok(ElfInterp::NotElf);
+    }
+    if head.len() < ehdr_size && head.len() < header::header32::SIZEOF_EHDR {
+        return Ok(ElfInterp::Malformed);
+    }
+    let Ok(h) = Elf::parse_header(&head) else { return Ok(ElfInterp::Malformed) };
+    let (Ok(container), Ok(endian)) = (h.container(), h.endianness()) else { return Ok(ElfInterp::Malformed) };
+    let ctx = Ctx::new(container, endian);
+    let phsize = u64::from(h.e_phentsize) * u64::from(h.e_phnum);
+    if h.e_phnum == 0 || phsize > MAX_PHDRS_SIZE || usize::from(h.e_phentsize) != ProgramHeader::size(ctx) {
+        return Ok(ElfInterp::Malformed);
+    }
+    let Some(table) = exact(read, h.e_phoff, phsize as usize)? else { return Ok(ElfInterp::Malformed) };
+    let Ok(phdrs) = ProgramHeader::parse(&table, 0, usize::from(h.e_phnum), ctx) else {
+        return Ok(ElfInterp::Malformed);
+    };
+    let Some(interp) = phdrs.iter().find(|p| p.p_type == PT_INTERP) else { return Ok(ElfInterp::None) };
+    if interp.p_filesz > MAX_INTERP || interp.p_filesz < 2 {
+        return Ok(ElfInterp::Malformed);
+    }
+    let Some(raw) = exact(read, interp.p_offset, interp.p_filesz as usize)? else {
+        return Ok(ElfInterp::Malformed);
+    };
+    // binfmt_elf: "make sure path is NULL terminated".
+    if raw.last() != Some(&0) {
+        return Ok(ElfInterp::Malformed);
+    }
+    let name = &raw[..memchr::memchr(0, &raw).unwrap_or(raw.len())];
+    Ok(ElfInterp::Path(name.to_vec()))
+}
+
+/// [`interpreter`] over bytes in memory (a whole file, or a prefix of one).
+pub fn interpreter_in(bytes: &[u8]) -> ElfInterp {
+    let mut read = |off: u64, len: usize| -> Result<Vec<u8>, crate::Errno> {
+        let start = usize::try_from(off).unwrap_or(usize::MAX).min(bytes.len());
+        let end = start.saturating_add(len).min(bytes.len());
+        Ok(bytes[start..end].to_vec())
+    };
+    interpreter(&mut read).unwrap_or(ElfInterp::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_binaries() {
+        let ls = std::fs::read("/bin/sh").unwrap();
+        match interpreter_in(&ls) {
+            ElfInterp::Path(p) => assert!(p.starts_with(b"/lib"), "{}", String::from_utf8_lossy(&p)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(interpreter_in(b"#!/bin/sh\n"), ElfInterp::NotElf);
+        assert_eq!(interpreter_in(b"\x7fEL"), ElfInterp::NotElf);
+    }
+
+    #[test]
+    fn truncated_files_are_malformed() {
+        let ls = std::fs::read("/bin/sh").unwrap();
+        for n in [10, 63, 64, 100, 300] {
+            assert_eq!(interpreter_in(&ls[..n]), ElfInterp::Malformed, "{n}");
+        }
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        let mut h = b"\x7fELF".to_vec();
+        h.extend(std::iter::repeat(0xff).take(100));
+        assert_eq!(interpreter_in(&h), ElfInterp::Malformed);
+    }
+}
+
+/// A minimal ELF64 executable header with one PT_INTERP segment naming `interp`
+/// (`None`: no PT_INTERP, like a static binary). For tests, fuzz seeds and benches.
+pub fn synthetic_elf(interp: Option<&[u8]>) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
+    let u16le = |v: &mut Vec<u8>, x: u16| v.extend_from_slice(&x.to_le_bytes());
+    let u32le = |v: &mut Vec<u8>, x: u32| v.extend_from_slice(&x.to_le_bytes());
+    let u64le = |v: &mut Vec<u8>, x: u64| v.extend_from_slice(&x.to_le_bytes());
+    u16le(&mut v, 2); // e_type: ET_EXEC
+    u16le(&mut v, 0x3e); // e_machine: x86_64
+    u32le(&mut v, 1); // e_version
+    u64le(&mut v, 0x401000); // e_entry
+    u64le(&mut v, 64); // e_phoff
+    u64le(&mut v, 0); // e_shoff
+    u32le(&mut v, 0); // e_flags
+    u16le(&mut v, 64); // e_ehsize
+    u16le(&mut v, 56); // e_phentsize
+    u16le(&mut v, 1); // e_phnum
+    u16le(&mut v, 64); // e_shentsize
+    u16le(&mut v, 0); // e_shnum
+    u16le(&mut v, 0); // e_shstrndx
+    let name_off = 64 + 56;
+    let filesz = interp.map_or(0, |i| i.len() as u64 + 1);
+    u32le(&mut v, if interp.is_some() { PT_INTERP } else { 1 }); // p_type (PT_LOAD if none)
+    u32le(&mut v, 4); // p_flags
+    u64le(&mut v, name_off); // p_offset
+    u64le(&mut v, 0x400000 + name_off); // p_vaddr
+    u64le(&mut v, 0x400000 + name_off); // p_paddr
+    u64le(&mut v, filesz); // p_filesz
+    u64le(&mut v, filesz); // p_memsz
+    u64le(&mut v, 1); // p_align
+    if let Some(i) = interp {
+        v.extend_from_slice(i);
+        v.push(0);
+    }
+    v
+}
+
+#[cfg(test)]
+mod synthetic_tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_round_trip() {
+        assert_eq!(interpreter_in(&synthetic_elf(Some(b"/nix/store/g/lib/ld.so"))), ElfInterp::Path(b"/nix/store/g/lib/ld.so".to_vec()));
+        assert_eq!(interpreter_in(&synthetic_elf(None)), ElfInterp::None);
+    }
+}
