@@ -1,7 +1,7 @@
 /* getcwd(2) after chdir: usage getcwd DIR... ; chdir to each DIR in turn (relative
  * ones relative to the previous) and print getcwd, or the errno name.
- * Also checks the small-buffer errors: a buffer one byte too short must give ERANGE,
- * exactly as for the real path. */
+ * Also checks buffer sizes against the guest path's length: exactly its length
+ * (with the NUL) works, one byte less gives ERANGE, as on a real /nix. */
 #include "common.h"
 #include <limits.h>
 #include <sys/syscall.h>
@@ -21,7 +21,11 @@ int main(int argc, char **argv) {
             continue;
         }
         printf("%s len=%ld", buf, n);
-        long short_n = syscall(SYS_getcwd, buf, (size_t)(n - 1));
+        /* A buffer of exactly the guest length must do (the host path is longer). */
+        char exact[PATH_MAX + 1];
+        long exact_n = syscall(SYS_getcwd, exact, (size_t)n);
+        printf(" exact=%s", exact_n == n && !strcmp(exact, buf) ? "OK" : exact_n < 0 ? errname(errno) : "WRONG");
+        long short_n = syscall(SYS_getcwd, exact, (size_t)(n - 1));
         printf(" short=%s\n", short_n < 0 ? errname(errno) : "OK");
     }
     return 0;

@@ -31,10 +31,19 @@ pub fn c_prog_with(name: &str, out: &str, extra: &[&str]) -> PathBuf {
     let dst = env().bin_dir.join(out);
     let tmp = env().bin_dir.join(format!(".{out}.tmp"));
     let cc = crate::prereq::find_in_path("cc").unwrap_or_else(|| {
-        panic!("`cc` is needed to build {} but is not in PATH: install gcc (apt-get install gcc)", src.display())
+        panic!(
+            "`cc` is needed to build {} but is not in PATH: install gcc (apt-get install gcc)",
+            src.display()
+        )
     });
     let res = Command::new(&cc)
-        .args(["-O1", "-pthread", "-Wall", "-Werror=implicit-function-declaration", "-I"])
+        .args([
+            "-O1",
+            "-pthread",
+            "-Wall",
+            "-Werror=implicit-function-declaration",
+            "-I",
+        ])
         .arg(&src_dir)
         .args(extra)
         .arg("-o")

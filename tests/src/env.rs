@@ -42,7 +42,9 @@ pub fn env() -> &'static Env {
 
 fn setup() -> Env {
     let src = locate_ptnix();
-    let tmp = std::env::var_os("PTNIX_TEST_TMP").map(PathBuf::from).unwrap_or_else(|| "/tmp".into());
+    let tmp = std::env::var_os("PTNIX_TEST_TMP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/tmp".into());
     remove_stale_roots(&tmp);
     let root = tmp.join(format!("ptnix-e2e-{}", std::process::id()));
     if root.exists() {
@@ -58,12 +60,22 @@ fn setup() -> Env {
     // copy. Copying once also keeps one binary for the whole process even if cargo
     // rebuilds it meanwhile.
     let ptnix = bin_dir.join("ptnix");
-    fs::copy(&src, &ptnix).unwrap_or_else(|e| panic!("copying {} to {}: {e}", src.display(), ptnix.display()));
+    fs::copy(&src, &ptnix)
+        .unwrap_or_else(|e| panic!("copying {} to {}: {e}", src.display(), ptnix.display()));
     fs::set_permissions(&ptnix, fs::Permissions::from_mode(0o755)).unwrap();
     // SAFETY: registering a plain extern "C" function.
     unsafe { libc::atexit(remove_root_at_exit) };
-    let user = if unsafe { libc::geteuid() } == 0 { Some(test_user()) } else { None };
-    Env { root, bin_dir, ptnix, user }
+    let user = if unsafe { libc::geteuid() } == 0 {
+        Some(test_user())
+    } else {
+        None
+    };
+    Env {
+        root,
+        bin_dir,
+        ptnix,
+        user,
+    }
 }
 
 extern "C" fn remove_root_at_exit() {
@@ -88,7 +100,12 @@ pub fn locate_ptnix() -> PathBuf {
         .parent()
         .filter(|d| d.file_name().is_some_and(|n| n == "deps"))
         .and_then(Path::parent)
-        .unwrap_or_else(|| panic!("cannot derive target/<profile> from {}: set PTNIX_BIN", exe.display()));
+        .unwrap_or_else(|| {
+            panic!(
+                "cannot derive target/<profile> from {}: set PTNIX_BIN",
+                exe.display()
+            )
+        });
     let p = profile_dir.join("ptnix");
     assert!(
         p.is_file(),
@@ -104,12 +121,16 @@ fn remove_stale_roots(tmp: &Path) {
     let Ok(rd) = fs::read_dir(tmp) else { return };
     for e in rd.flatten() {
         let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("ptnix-e2e-")).and_then(|p| p.parse::<i32>().ok())
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("ptnix-e2e-"))
+            .and_then(|p| p.parse::<i32>().ok())
         else {
             continue;
         };
         // SAFETY: kill with signal 0 only checks for existence.
-        let dead = unsafe { libc::kill(pid, 0) } == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        let dead = unsafe { libc::kill(pid, 0) } == -1
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
         if dead {
             crate::fixture::remove_tree(&e.path());
         }
@@ -123,7 +144,10 @@ pub fn lookup_user(name: &str) -> Option<User> {
     passwd.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
         if f.len() >= 4 && f[0] == name {
-            Some(User { uid: f[2].parse().ok()?, gid: f[3].parse().ok()? })
+            Some(User {
+                uid: f[2].parse().ok()?,
+                gid: f[3].parse().ok()?,
+            })
         } else {
             None
         }
@@ -137,18 +161,31 @@ fn test_user() -> User {
         return checked(u);
     }
     let lock_path = "/tmp/ptnix-e2e-useradd.lock";
-    let lock = fs::OpenOptions::new().create(true).append(true).open(lock_path).expect("opening the useradd lock");
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(lock_path)
+        .expect("opening the useradd lock");
     use std::os::fd::AsRawFd;
     // SAFETY: flock on a file we own; released when `lock` is dropped.
-    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0, "flock {lock_path}");
+    assert_eq!(
+        unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) },
+        0,
+        "flock {lock_path}"
+    );
     if let Some(u) = lookup_user(TEST_USER) {
         return checked(u);
     }
-    let useradd = ["/usr/sbin/useradd", "/sbin/useradd"].into_iter().find(|p| Path::new(p).exists()).unwrap_or("useradd");
+    let useradd = ["/usr/sbin/useradd", "/sbin/useradd"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("useradd");
     let out = Command::new(useradd)
         .args(["-m", TEST_USER])
         .output()
-        .unwrap_or_else(|e| panic!("running `{useradd} -m {TEST_USER}` (needed to drop root for the tracees): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("running `{useradd} -m {TEST_USER}` (needed to drop root for the tracees): {e}")
+        });
     let u = lookup_user(TEST_USER).unwrap_or_else(|| {
         panic!(
             "`useradd -m {TEST_USER}` failed ({}): {}",
@@ -156,12 +193,19 @@ fn test_user() -> User {
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    let _ = writeln!(std::io::stderr(), "ptnix-tests: created user {TEST_USER} (uid {})", u.uid);
+    let _ = writeln!(
+        std::io::stderr(),
+        "ptnix-tests: created user {TEST_USER} (uid {})",
+        u.uid
+    );
     checked(u)
 }
 
 fn checked(u: User) -> User {
-    assert!(u.uid != 0 && u.gid != 0, "user {TEST_USER} must not be root: {u:?}");
+    assert!(
+        u.uid != 0 && u.gid != 0,
+        "user {TEST_USER} must not be root: {u:?}"
+    );
     u
 }
 

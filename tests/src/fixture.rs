@@ -38,9 +38,22 @@ impl Fixture {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
-        let tname: String = tname.chars().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+        let tname: String = tname
+            .chars()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         let dir = e.root.join(format!("t{n}-{tname}"));
-        let fx = Fixture { mode, store: dir.join("store"), home: dir.join("home"), work: dir.join("work"), dir };
+        let fx = Fixture {
+            mode,
+            store: dir.join("store"),
+            home: dir.join("home"),
+            work: dir.join("work"),
+            dir,
+        };
         for d in [&fx.dir, &fx.store, &fx.home, &fx.work] {
             fs::create_dir(d).unwrap_or_else(|err| panic!("creating {}: {err}", d.display()));
             fx.own(d);
@@ -52,7 +65,11 @@ impl Fixture {
     /// Host path of guest path `guest`, which must be `/nix` or below it.
     pub fn host(&self, guest: impl AsRef<[u8]>) -> PathBuf {
         let g = guest.as_ref();
-        assert!(g == b"/nix" || g.starts_with(b"/nix/"), "not a /nix path: {}", String::from_utf8_lossy(g));
+        assert!(
+            g == b"/nix" || g.starts_with(b"/nix/"),
+            "not a /nix path: {}",
+            String::from_utf8_lossy(g)
+        );
         let mut p = self.store.as_os_str().as_bytes().to_vec();
         p.extend_from_slice(g);
         PathBuf::from(OsStr::from_bytes(&p))
@@ -67,7 +84,8 @@ impl Fixture {
 
     /// `ptnix run --store STORE [--no-seccomp] -- ARGV...`, not yet started.
     pub fn cmd<S: AsRef<OsStr>>(&self, argv: &[S]) -> Invocation {
-        let mut args: Vec<&OsStr> = vec!["run".as_ref(), "--store".as_ref(), self.store.as_os_str()];
+        let mut args: Vec<&OsStr> =
+            vec!["run".as_ref(), "--store".as_ref(), self.store.as_os_str()];
         args.extend(self.mode.flags().iter().map(|f| OsStr::new(*f)));
         args.push("--".as_ref());
         args.extend(argv.iter().map(|a| a.as_ref()));
@@ -111,7 +129,11 @@ impl Fixture {
     /// `mkdir -p`, every created directory owned by the test user. Must be inside the
     /// fixture.
     pub fn mkdirs(&self, p: &Path) {
-        assert!(p.starts_with(&self.dir), "{} is outside the fixture", p.display());
+        assert!(
+            p.starts_with(&self.dir),
+            "{} is outside the fixture",
+            p.display()
+        );
         let mut missing = Vec::new();
         let mut cur = p;
         while !cur.exists() {
@@ -151,7 +173,8 @@ impl Fixture {
     pub fn symlink(&self, target: impl AsRef<OsStr>, p: impl AsRef<Path>) {
         let p = p.as_ref();
         self.mkdirs(p.parent().unwrap());
-        std::os::unix::fs::symlink(target.as_ref(), p).unwrap_or_else(|e| panic!("symlink {}: {e}", p.display()));
+        std::os::unix::fs::symlink(target.as_ref(), p)
+            .unwrap_or_else(|e| panic!("symlink {}: {e}", p.display()));
         self.own(p);
     }
 

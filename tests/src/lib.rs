@@ -10,6 +10,11 @@
 //! - [`cprog`]: compiling the C programs in `tests/c/`.
 //! - [`parity`]: comparing ptnix's /nix with the kernel's behaviour on a real directory.
 //! - [`prereq`]: checking for python3, cc, nix-store...: skip loudly, or fail under CI.
+//!
+//! Knobs (environment of `cargo test`): `PTNIX_BIN` (the binary to test, default
+//! `target/<profile>/ptnix`), `PTNIX_TEST_KEEP=1` (keep the temp directories),
+//! `PTNIX_TEST_TMP` (where they go, default /tmp), `PTNIX_TEST_SEED` (resolution.rs),
+//! `CI=true` (missing prerequisites fail instead of skipping).
 
 pub mod cprog;
 pub mod env;
@@ -19,12 +24,12 @@ pub mod prereq;
 pub mod run;
 
 pub use cprog::{c_prog, c_prog_with};
-pub use fixture::Fixture;
-pub use prereq::{prerequisites, Need};
-pub use parity::{assert_same, ParityRoots};
-pub use run::{os, Invocation, Output, Running};
-pub use fixture::PYTHON;
 pub use env::under_ci;
+pub use fixture::Fixture;
+pub use fixture::PYTHON;
+pub use parity::{assert_same, ParityRoots};
+pub use prereq::{prerequisites, Need};
+pub use run::{os, Invocation, Output, Running};
 
 /// How ptnix intercepts syscalls: with a seccomp filter that stops only the syscalls
 /// that carry paths, or with plain ptrace stops at every syscall (`--no-seccomp`).

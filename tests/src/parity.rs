@@ -17,7 +17,10 @@ pub struct ParityRoots {
 
 impl ParityRoots {
     pub fn new(fx: &Fixture) -> ParityRoots {
-        let r = ParityRoots { guest_nix: fx.host("/nix"), ref_nix: fx.dir.join("ref/nix") };
+        let r = ParityRoots {
+            guest_nix: fx.host("/nix"),
+            ref_nix: fx.dir.join("ref/nix"),
+        };
         fx.mkdirs(&r.guest_nix);
         fx.mkdirs(&r.ref_nix);
         r
@@ -31,7 +34,10 @@ impl ParityRoots {
 
     /// What the reference run calls `/nix`.
     pub fn ref_prefix(&self) -> String {
-        self.ref_nix.to_str().expect("utf-8 fixture path").to_string()
+        self.ref_nix
+            .to_str()
+            .expect("utf-8 fixture path")
+            .to_string()
     }
 }
 
@@ -57,7 +63,9 @@ pub fn replace_bytes(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 /// commands that differ.
 #[track_caller]
 pub fn assert_same(guest: &Output, reference: &Output, ref_prefix: &str) {
-    let norm = |b: &[u8]| String::from_utf8_lossy(&replace_bytes(b, ref_prefix.as_bytes(), b"/nix")).into_owned();
+    let norm = |b: &[u8]| {
+        String::from_utf8_lossy(&replace_bytes(b, ref_prefix.as_bytes(), b"/nix")).into_owned()
+    };
     let (gs, rs) = (norm(&guest.stdout), norm(&reference.stdout));
     let (ge, re) = (norm(&guest.stderr), norm(&reference.stderr));
     let mut diffs = String::new();
@@ -75,16 +83,26 @@ pub fn assert_same(guest: &Output, reference: &Output, ref_prefix: &str) {
     };
     let (g, r) = (split(&gs), split(&rs));
     for i in 0..g.len().max(r.len()) {
-        let (a, b) = (g.get(i).map_or("<missing>", |s| s), r.get(i).map_or("<missing>", |s| s));
+        let (a, b) = (
+            g.get(i).map_or("<missing>", |s| s),
+            r.get(i).map_or("<missing>", |s| s),
+        );
         if a != b {
-            diffs.push_str(&format!("--- under ptnix:\n{a}--- kernel on a real directory:\n{b}\n"));
+            diffs.push_str(&format!(
+                "--- under ptnix:\n{a}--- kernel on a real directory:\n{b}\n"
+            ));
         }
     }
     if ge != re {
-        diffs.push_str(&format!("--- stderr under ptnix:\n{ge}\n--- stderr of the reference:\n{re}\n"));
+        diffs.push_str(&format!(
+            "--- stderr under ptnix:\n{ge}\n--- stderr of the reference:\n{re}\n"
+        ));
     }
     if guest.status.code() != reference.status.code() {
-        diffs.push_str(&format!("--- exit: ptnix {:?}, reference {:?}\n", guest.status, reference.status));
+        diffs.push_str(&format!(
+            "--- exit: ptnix {:?}, reference {:?}\n",
+            guest.status, reference.status
+        ));
     }
     assert!(diffs.is_empty(), "ptnix differs from the kernel on a real directory:\n{diffs}\nguest run: {}\nreference run: {}", guest.desc, reference.desc);
 }

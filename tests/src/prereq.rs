@@ -21,21 +21,42 @@ pub enum Need {
 
 /// `name` in the tracee PATH (the tools must be reachable by the test user too).
 pub fn find_in_path(name: &str) -> Option<PathBuf> {
-    TRACEE_PATH.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
+    TRACEE_PATH
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
 }
 
 fn missing(n: Need) -> Option<String> {
     let files: &[&str] = match n {
         Need::Python3 => &["/usr/bin/python3"],
         Need::Sh => &["/bin/sh"],
-        Need::Coreutils => &["/bin/ls", "/usr/bin/stat", "/usr/bin/readlink", "/usr/bin/realpath", "/usr/bin/env"],
-        Need::Cc => return find_in_path("cc").is_none().then(|| "cc (in PATH)".to_string()),
+        Need::Coreutils => &[
+            "/bin/ls",
+            "/usr/bin/stat",
+            "/usr/bin/readlink",
+            "/usr/bin/realpath",
+            "/usr/bin/env",
+        ],
+        Need::Cc => {
+            return find_in_path("cc")
+                .is_none()
+                .then(|| "cc (in PATH)".to_string())
+        }
         Need::Nix => {
-            let m: Vec<&str> = ["nix-store", "nix"].into_iter().filter(|t| find_in_path(t).is_none()).collect();
-            return (!m.is_empty()).then(|| format!("{} (in PATH; Debian package nix-bin)", m.join(", ")));
+            let m: Vec<&str> = ["nix-store", "nix"]
+                .into_iter()
+                .filter(|t| find_in_path(t).is_none())
+                .collect();
+            return (!m.is_empty())
+                .then(|| format!("{} (in PATH; Debian package nix-bin)", m.join(", ")));
         }
     };
-    let m: Vec<&str> = files.iter().copied().filter(|f| !Path::new(f).exists()).collect();
+    let m: Vec<&str> = files
+        .iter()
+        .copied()
+        .filter(|f| !Path::new(f).exists())
+        .collect();
     (!m.is_empty()).then(|| m.join(", "))
 }
 

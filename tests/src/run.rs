@@ -31,11 +31,23 @@ pub struct Invocation {
 /// Quotes one argument for the human-readable command line in failure messages.
 pub fn shell_quote(a: &OsStr) -> String {
     let s = String::from_utf8_lossy(a.as_bytes());
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
         s.into_owned()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
+}
+
+/// Very long arguments (generated paths) are cut in failure messages.
+fn shorten(s: String) -> String {
+    if s.len() <= 2000 {
+        return s;
+    }
+    let cut = (0..=700).rev().find(|&i| s.is_char_boundary(i)).unwrap();
+    format!("{}...[{} bytes]", &s[..cut], s.len())
 }
 
 impl Invocation {
@@ -45,8 +57,15 @@ impl Invocation {
         let mut cmd = Command::new(program);
         cmd.args(args);
         cmd.env_clear();
-        cmd.env("PATH", TRACEE_PATH).env("HOME", home).env("LC_ALL", "C").env("TZ", "UTC");
-        let user_name = if env().user.is_some() { crate::env::TEST_USER.to_string() } else { current_user_name() };
+        cmd.env("PATH", TRACEE_PATH)
+            .env("HOME", home)
+            .env("LC_ALL", "C")
+            .env("TZ", "UTC");
+        let user_name = if env().user.is_some() {
+            crate::env::TEST_USER.to_string()
+        } else {
+            current_user_name()
+        };
         cmd.env("USER", &user_name).env("LOGNAME", &user_name);
         for k in PASSED_THROUGH {
             if let Some(v) = std::env::var_os(k) {
@@ -57,9 +76,14 @@ impl Invocation {
         let mut desc = shell_quote(program.as_os_str());
         for a in args {
             desc.push(' ');
-            desc.push_str(&shell_quote(a.as_ref()));
+            desc.push_str(&shorten(shell_quote(a.as_ref())));
         }
-        Invocation { cmd, desc, timeout: DEFAULT_TIMEOUT, stdin: None }
+        Invocation {
+            cmd,
+            desc,
+            timeout: DEFAULT_TIMEOUT,
+            stdin: None,
+        }
     }
 
     pub fn env(mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> Self {
@@ -95,7 +119,11 @@ impl Invocation {
     }
 
     pub fn spawn(mut self) -> Running {
-        self.cmd.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        self.cmd.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         // Own process group, so that a timeout kills ptnix and all its tracees.
         self.cmd.process_group(0);
@@ -104,7 +132,10 @@ impl Invocation {
         unsafe {
             self.cmd.pre_exec(move || drop_privileges(user));
         }
-        let mut child = self.cmd.spawn().unwrap_or_else(|e| panic!("spawning `{}`: {e}", self.desc));
+        let mut child = self
+            .cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning `{}`: {e}", self.desc));
         if let Some(data) = self.stdin.take() {
             let mut w = child.stdin.take().unwrap();
             thread::spawn(move || {
@@ -114,7 +145,10 @@ impl Invocation {
         let (tx, rx) = mpsc::channel();
         let out = child.stdout.take().unwrap();
         let err = child.stderr.take().unwrap();
-        for (which, mut r) in [(0u8, Box::new(out) as Box<dyn Read + Send>), (1, Box::new(err))] {
+        for (which, mut r) in [
+            (0u8, Box::new(out) as Box<dyn Read + Send>),
+            (1, Box::new(err)),
+        ] {
             let tx = tx.clone();
             thread::spawn(move || {
                 let mut buf = Vec::new();
@@ -122,7 +156,14 @@ impl Invocation {
                 let _ = tx.send((which, buf));
             });
         }
-        Running { pid: child.id() as i32, child, desc: self.desc, deadline: Instant::now() + self.timeout, timeout: self.timeout, pipes: rx }
+        Running {
+            pid: child.id() as i32,
+            child,
+            desc: self.desc,
+            deadline: Instant::now() + self.timeout,
+            timeout: self.timeout,
+            pipes: rx,
+        }
     }
 }
 
@@ -143,7 +184,13 @@ fn current_user_name() -> String {
 /// In the child between fork and exec: become the test user (no supplementary groups),
 /// and die with the test process.
 fn drop_privileges(user: Option<User>) -> std::io::Result<()> {
-    let check = |r: libc::c_int| if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) };
+    let check = |r: libc::c_int| {
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    };
     // SAFETY: plain syscalls on values we own.
     unsafe {
         if let Some(u) = user {
@@ -151,11 +198,18 @@ fn drop_privileges(user: Option<User>) -> std::io::Result<()> {
             check(libc::setgid(u.gid))?;
             check(libc::setuid(u.uid))?;
             if libc::getuid() != u.uid || libc::geteuid() != u.uid || libc::getegid() != u.gid {
-                return Err(std::io::Error::other("privileges not dropped"));
+                // No allocation here (we are between fork and exec).
+                return Err(std::io::Error::from_raw_os_error(libc::EPERM));
             }
         }
         // After setuid, which clears it: SIGKILL ptnix if the test thread dies.
-        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0))?;
+        check(libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        ))?;
     }
     Ok(())
 }
@@ -179,14 +233,27 @@ impl Running {
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill on our own child's pid, which is not reaped yet.
         let r = unsafe { libc::kill(self.pid, sig) };
-        assert_eq!(r, 0, "kill({}, {sig}): {}", self.pid, std::io::Error::last_os_error());
+        assert_eq!(
+            r,
+            0,
+            "kill({}, {sig}): {}",
+            self.pid,
+            std::io::Error::last_os_error()
+        );
     }
 
     /// True while the process has not exited (it is not reaped here).
     pub fn alive(&mut self) -> bool {
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: WNOWAIT leaves the child waitable for `wait`.
-        let r = unsafe { libc::waitid(libc::P_PID, self.pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                self.pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
         r == 0 && unsafe { info.si_pid() } == 0
     }
 
@@ -215,8 +282,14 @@ impl Running {
             }
         };
         // A tracee left running in the background could hold the pipes open.
-        let (stdout, stderr) = self.collect(self.deadline.max(Instant::now() + Duration::from_secs(10)));
-        Output { desc: self.desc, status, stdout, stderr }
+        let (stdout, stderr) =
+            self.collect(self.deadline.max(Instant::now() + Duration::from_secs(10)));
+        Output {
+            desc: self.desc,
+            status,
+            stdout,
+            stderr,
+        }
     }
 
     fn collect(&self, until: Instant) -> (Vec<u8>, Vec<u8>) {
@@ -228,7 +301,11 @@ impl Running {
                 Ok((_, b)) => err = Some(b),
                 Err(_) => {
                     self.kill_group();
-                    panic!("`{}` exited ({:?}) but its stdout/stderr stayed open past the deadline", self.desc, self.child.id());
+                    panic!(
+                        "`{}` exited ({:?}) but its stdout/stderr stayed open past the deadline",
+                        self.desc,
+                        self.child.id()
+                    );
                 }
             }
         }
@@ -247,7 +324,12 @@ pub struct Output {
 impl Output {
     /// The exit code; panics if the process (ptnix itself) died of a signal.
     pub fn code(&self) -> i32 {
-        self.status.code().unwrap_or_else(|| panic!("ptnix itself was killed by signal {:?}\n{self}", self.status.signal()))
+        self.status.code().unwrap_or_else(|| {
+            panic!(
+                "ptnix itself was killed by signal {:?}\n{self}",
+                self.status.signal()
+            )
+        })
     }
 
     pub fn stdout(&self) -> String {
@@ -266,7 +348,11 @@ impl Output {
 
     #[track_caller]
     pub fn expect_code(self, code: i32) -> Self {
-        assert_eq!(self.status.code(), Some(code), "expected exit status {code}\n{self}");
+        assert_eq!(
+            self.status.code(),
+            Some(code),
+            "expected exit status {code}\n{self}"
+        );
         self
     }
 
@@ -280,7 +366,10 @@ impl Output {
 
     #[track_caller]
     pub fn expect_stderr_contains(self, needle: &str) -> Self {
-        assert!(self.stderr().contains(needle), "stderr should contain {needle:?}\n{self}");
+        assert!(
+            self.stderr().contains(needle),
+            "stderr should contain {needle:?}\n{self}"
+        );
         self
     }
 }
@@ -289,8 +378,16 @@ impl fmt::Display for Output {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "command: {}", self.desc)?;
         writeln!(f, "status:  {}", self.status)?;
-        writeln!(f, "--- stdout ---\n{}", String::from_utf8_lossy(&self.stdout))?;
-        write!(f, "--- stderr ---\n{}", String::from_utf8_lossy(&self.stderr))
+        writeln!(
+            f,
+            "--- stdout ---\n{}",
+            String::from_utf8_lossy(&self.stdout)
+        )?;
+        write!(
+            f,
+            "--- stderr ---\n{}",
+            String::from_utf8_lossy(&self.stderr)
+        )
     }
 }
 

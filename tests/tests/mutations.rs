@@ -17,6 +17,7 @@ both_modes! {
                mv /nix/store/dir/file /nix/store/dir/renamed
                ln /nix/store/dir/renamed /nix/store/dir/hard
                ln -s /nix/store/dir/renamed /nix/store/dir/sym
+               ln -L /nix/store/dir/sym /nix/store/dir/hard-via-sym
                ln -s ../dir/renamed /nix/store/a/relsym
                chmod 0640 /nix/store/dir/renamed
                truncate -s 3 /nix/store/dir/hard
@@ -30,8 +31,11 @@ both_modes! {
         let renamed = fs::symlink_metadata(h("/nix/store/dir/renamed")).unwrap();
         assert_eq!(fx.read(h("/nix/store/dir/renamed")), b"dat");
         assert_eq!(renamed.permissions().mode() & 0o7777, 0o640);
-        assert_eq!(renamed.nlink(), 2);
+        assert_eq!(renamed.nlink(), 3);
         assert_eq!(renamed.ino(), fs::metadata(h("/nix/store/dir/hard")).unwrap().ino());
+        // ln -L: linkat(AT_SYMLINK_FOLLOW) links the symlink's (guest) target.
+        let via = fs::symlink_metadata(h("/nix/store/dir/hard-via-sym")).unwrap();
+        assert_eq!(via.ino(), renamed.ino(), "ln -L did not link the target of the /nix symlink");
         assert_eq!(renamed.mtime(), 1_000_000_000);
         // Symlink targets are stored as the guest wrote them, never translated.
         assert_eq!(fs::read_link(h("/nix/store/dir/sym")).unwrap().to_str(), Some("/nix/store/dir/renamed"));
@@ -43,8 +47,8 @@ both_modes! {
         assert!(!h("/nix/store/dir/tmp").exists());
     }
 
-    /// The python way (different syscalls: truncate(2), utimensat with a path, linkat
-    /// with AT_SYMLINK_FOLLOW, replace, removedirs).
+    /// The python way (different syscalls: truncate(2), utimensat with a path,
+    /// link(2) on a symlink, replace, removedirs).
     fn python_changes_land_in_store(m: Mode) {
         require!(Python3);
         let fx = Fixture::new(m);
@@ -56,8 +60,9 @@ os.truncate('/nix/store/p/f', 4)
 os.chmod('/nix/store/p/f', 0o600)
 os.utime('/nix/store/p/f', ns=(2_000_000_000 * 10**9, 2_000_000_000 * 10**9))
 os.symlink('f', '/nix/store/p/lnk')
-os.link('/nix/store/p/lnk', '/nix/store/p/hard-to-target', follow_symlinks=True)
-os.link('/nix/store/p/lnk', '/nix/store/p/hard-to-link', follow_symlinks=False)
+os.link('/nix/store/p/f', '/nix/store/p/hard-to-target')
+# link(2) does not follow a symlink: this links the symlink itself.
+os.link('/nix/store/p/lnk', '/nix/store/p/hard-to-link')
 os.replace('/nix/store/p/f', '/nix/store/p/q/f2')
 os.removedirs('/nix/store/p/q/r')
 os.mkfifo('/nix/store/p/fifo')

@@ -9,9 +9,15 @@ use ptnix_tests::*;
 fn make_profile(fx: &Fixture) {
     let prof = fx.host("/nix/store/abc-prof");
     fx.write(prof.join("share/msg"), "from the profile\n");
-    fx.write_exec(prof.join("bin/hello"), "#!/bin/sh\necho hello from profile\n");
+    fx.write_exec(
+        prof.join("bin/hello"),
+        "#!/bin/sh\necho hello from profile\n",
+    );
     fx.symlink("x-1-link", fx.host("/nix/var/nix/profiles/x"));
-    fx.symlink("/nix/store/abc-prof", fx.host("/nix/var/nix/profiles/x-1-link"));
+    fx.symlink(
+        "/nix/store/abc-prof",
+        fx.host("/nix/var/nix/profiles/x-1-link"),
+    );
     fx.symlink("/nix/var/nix/profiles/x", fx.home.join(".nix-profile"));
 }
 
