@@ -19,7 +19,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let map = Mapping::for_store(b"/s").unwrap();
     let flags = data.first().copied().unwrap_or(0);
     let cwd: &[u8] = if flags & 1 != 0 { b"/nix/store" } else { b"/home/u" };
-    let req = Request { path, follow_last: flags & 2 != 0, names_entry: flags & 4 != 0 };
+    let req = Request { path, follow_last: flags & 2 != 0, names_entry: flags & 4 != 0, ..Default::default() };
     let r = resolve(&map, &mut fs, cwd, req);
     if let Outcome::Host(h) = &r.outcome {
         assert!(!h.starts_with(b"/nix/") && h != b"/nix", "leaked the hidden host /nix: {h:?}");

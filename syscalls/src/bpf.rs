@@ -59,6 +59,9 @@ const fn errno(e: i32) -> u32 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Action {
     Trace,
+    /// Trace only when the 64-bit argument is not zero (a NULL out-pointer means
+    /// there is nothing to rewrite).
+    TraceIfArg(u8),
     Errno(i32),
     ErrnoIfFlag { arg: u8, mask: u64, errno: i32 },
 }
@@ -67,6 +70,14 @@ impl Action {
     fn emit(self, out: &mut Vec<Insn>) {
         match self {
             Action::Trace => out.push(ret(SECCOMP_RET_TRACE)),
+            Action::TraceIfArg(arg) => {
+                out.push(stmt(BPF_LD_W_ABS, off_arg_lo(arg)));
+                out.push(jump(BPF_JEQ_K, 0, 0, 2));
+                out.push(stmt(BPF_LD_W_ABS, off_arg_lo(arg) + 4));
+                out.push(jump(BPF_JEQ_K, 0, 1, 0));
+                out.push(ret(SECCOMP_RET_TRACE));
+                out.push(ret(SECCOMP_RET_ALLOW));
+            }
             Action::Errno(e) => out.push(ret(errno(e))),
             Action::ErrnoIfFlag { arg, mask, errno: e } => {
                 assert!(mask <= u64::from(u32::MAX), "flag masks above bit 31 are not supported");
@@ -111,6 +122,7 @@ fn x86_64_entries() -> Vec<(u32, Action)> {
                 Class::DenyIfFlag { arg, mask } => {
                     Action::ErrnoIfFlag { arg, mask, errno: libc::EPERM }
                 }
+                Class::SockaddrOut { addr, .. } => Action::TraceIfArg(addr),
                 _ => Action::Trace,
             };
             (s.nr(), action)
@@ -218,9 +230,20 @@ mod tests {
             match s.class() {
                 Class::Deny(e) => assert_eq!(got, errno(e), "{}", s.name()),
                 Class::DenyIfFlag { .. } => assert_eq!(got, SECCOMP_RET_ALLOW, "{}", s.name()),
+                Class::SockaddrOut { .. } => assert_eq!(got, SECCOMP_RET_ALLOW, "{} with NULL", s.name()),
                 _ => assert_eq!(got, SECCOMP_RET_TRACE, "{}", s.name()),
             }
         }
+    }
+
+    #[test]
+    fn null_out_addresses_do_not_stop() {
+        let nr = Sys::recvfrom.nr();
+        assert_eq!(decide(nr, AUDIT_ARCH_X86_64, [3, 1, 2, 0, 0, 0]), SECCOMP_RET_ALLOW);
+        assert_eq!(decide(nr, AUDIT_ARCH_X86_64, [3, 1, 2, 0, 0x7ffd_0000_1000, 8]), SECCOMP_RET_TRACE);
+        assert_eq!(decide(nr, AUDIT_ARCH_X86_64, [3, 1, 2, 0, 0x1000, 8]), SECCOMP_RET_TRACE);
+        assert_eq!(decide(nr, AUDIT_ARCH_X86_64, [3, 1, 2, 0, 0x7ffd_0000_0000, 8]), SECCOMP_RET_TRACE);
+        assert_eq!(decide(Sys::accept.nr(), AUDIT_ARCH_X86_64, [3, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
     }
 
     #[test]

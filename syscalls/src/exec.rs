@@ -28,6 +28,10 @@ pub trait ExecFs: HostFs {
     fn read_at(&mut self, host: &[u8], offset: u64, len: usize) -> Result<Vec<u8>, Errno>;
     /// Whether the dynamic loader at `host` understands `--argv0` (glibc 2.33+, musl).
     fn loader_has_argv0(&mut self, host: &[u8]) -> bool;
+    /// The kernel's checks before it runs a file (fs/exec.c, do_open_execat): a
+    /// regular file ("EACCES: not a regular file") that the caller may execute, on a
+    /// filesystem not mounted noexec.
+    fn may_exec(&mut self, host: &[u8]) -> Result<(), Errno>;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,7 +113,7 @@ pub fn plan(map: &Mapping, fs: &mut impl ExecFs, req: ExecRequest<'_>) -> ExecOu
         if cur.is_empty() {
             return finish(needs, cur, lead); // ENOENT (or AT_EMPTY_PATH) from the kernel
         }
-        let r = resolve::resolve(map, fs, req.cwd, Request { path: &cur, follow_last: follow, names_entry: false });
+        let r = resolve::resolve(map, fs, req.cwd, Request { path: &cur, follow_last: follow, names_entry: false, ..Default::default() });
         let host = match r.outcome {
             Outcome::Unchanged => map.to_host(&r.guest),
             Outcome::Host(h) => {
@@ -119,6 +123,10 @@ pub fn plan(map: &Mapping, fs: &mut impl ExecFs, req: ExecRequest<'_>) -> ExecOu
             Outcome::Error(e) => return ExecOutcome::Error(e),
         };
         follow = true;
+        if let Err(e) = fs.may_exec(&host) {
+            // A host-only chain so far: the kernel checks it itself, on the same file.
+            return if needs { ExecOutcome::Error(e) } else { ExecOutcome::Unchanged };
+        }
         let Ok((head, interp)) = read_headers(fs, &host) else {
             // Unreadable or missing: the kernel reports it on the same file.
             return finish(needs, host, lead);
@@ -138,7 +146,7 @@ pub fn plan(map: &Mapping, fs: &mut impl ExecFs, req: ExecRequest<'_>) -> ExecOu
             Err(ShebangError::NotScript) => {}
         }
         let ElfInterp::Path(loader) = interp else { return finish(needs, host, lead) };
-        let lr = resolve::resolve(map, fs, req.cwd, Request { path: &loader, follow_last: true, names_entry: false });
+        let lr = resolve::resolve(map, fs, req.cwd, Request { path: &loader, follow_last: true, names_entry: false, ..Default::default() });
         let loader_host = match lr.outcome {
             Outcome::Unchanged => return finish(needs, host, lead),
             Outcome::Host(h) => h,
@@ -258,6 +266,18 @@ mod tests {
         let ExecOutcome::Plan(p) = run("/nix/store/s/bin/hostsh", "x") else { panic!() };
         assert_eq!(p.filename, b"/bin/sh");
         assert_eq!(p.lead, lead(&["/bin/sh", "/nix/store/s/bin/hostsh"]));
+    }
+
+    #[test]
+    fn only_executable_files_run() {
+        let m = Mapping::for_store(b"/s").unwrap();
+        let mut f = fs();
+        f.dir("/s/nix/store/d");
+        f.file("/s/nix/store/s/bin/dir-interp", b"#!/nix/store/d\n");
+        for (path, e) in [("/nix/store/d", libc::EACCES), ("/nix/store/s/bin/dir-interp", libc::EACCES)] {
+            let req = ExecRequest { filename: path.as_bytes(), argv0: b"x", cwd: b"/", cwd_relative: true, follow_last: true };
+            assert_eq!(plan(&m, &mut f, req), ExecOutcome::Error(e), "{path}");
+        }
     }
 
     #[test]

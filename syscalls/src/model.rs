@@ -98,6 +98,10 @@ impl ExecFs for ModelFs {
         Ok(c[start..start.saturating_add(len).min(c.len())].to_vec())
     }
 
+    fn may_exec(&mut self, host: &[u8]) -> Result<(), Errno> {
+        self.content(host, 0).map(drop).map_err(|e| if e == libc::EISDIR { libc::EACCES } else { e })
+    }
+
     fn loader_has_argv0(&mut self, host: &[u8]) -> bool {
         self.content(host, 0).is_ok_and(|c| memchr::memmem::find(c, b"--argv0").is_some())
     }

@@ -35,7 +35,7 @@ pub trait HostFs {
 }
 
 /// One path argument to resolve.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Request<'a> {
     /// The bytes the tracee passed (without the NUL).
     pub path: &'a [u8],
@@ -43,13 +43,20 @@ pub struct Request<'a> {
     pub follow_last: bool,
     /// The syscall creates or removes the last name: keep a final `.`/`..` literal.
     pub names_entry: bool,
+    /// openat2 RESOLVE_NO_SYMLINKS: any symlink that would be followed is ELOOP.
+    pub no_symlinks: bool,
+    /// openat2 RESOLVE_NO_MAGICLINKS: a procfs magic link that would be followed is
+    /// ELOOP.
+    pub no_magiclinks: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Hand the kernel the original path.
     Unchanged,
-    /// Hand the kernel this host path instead.
+    /// Hand the kernel this host path instead. It may be PATH_MAX long or longer
+    /// when the guest path is not (the store directory's name adds to it): the
+    /// caller must then shorten it (the tracer does, through a symlink).
     Host(Vec<u8>),
     /// Fail the syscall with this errno without entering the kernel.
     Error(Errno),
@@ -194,6 +201,10 @@ pub fn resolve(map: &Mapping, fs: &mut impl HostFs, cwd: &[u8], req: Request<'_>
             Kind::Other if dir_pos => return stop(w, &rest[pos..]),
             Kind::Other => {}
             Kind::MagicLink if !dir_pos => break,
+            // openat2(2): "RESOLVE_NO_SYMLINKS: Disallow resolution of symbolic links
+            // during path resolution. This option implies RESOLVE_NO_MAGICLINKS."
+            Kind::Symlink if req.no_symlinks => return Resolution::error(libc::ELOOP),
+            Kind::MagicLink if req.no_symlinks || req.no_magiclinks => return Resolution::error(libc::ELOOP),
             Kind::MagicLink | Kind::Symlink => {
                 links += 1;
                 if links > MAX_SYMLINKS {
@@ -247,9 +258,6 @@ fn finish(w: Walk<'_>, suffix: &[u8]) -> Resolution {
             host.extend_from_slice(suffix);
         }
     }
-    if host.len() >= PATH_MAX {
-        return Resolution { outcome: Outcome::Error(libc::ENAMETOOLONG), guest: w.guest };
-    }
     Resolution { outcome: Outcome::Host(host), guest: w.guest }
 }
 
@@ -262,9 +270,6 @@ fn stop(w: Walk<'_>, unwalked: &[u8]) -> Resolution {
     }
     let mut host = w.map.to_host(&w.guest);
     host.extend_from_slice(unwalked);
-    if host.len() >= PATH_MAX {
-        return Resolution { outcome: Outcome::Error(libc::ENAMETOOLONG), guest: w.guest };
-    }
     Resolution { outcome: Outcome::Host(host), guest: w.guest }
 }
 
@@ -312,7 +317,7 @@ mod tests {
 
     fn run(path: &str, cwd: &str, follow: bool) -> Outcome {
         let m = Mapping::for_store(b"/s").unwrap();
-        let req = Request { path: path.as_bytes(), follow_last: follow, names_entry: false };
+        let req = Request { path: path.as_bytes(), follow_last: follow, names_entry: false, ..Default::default() };
         resolve(&m, &mut fs(), cwd.as_bytes(), req).outcome
     }
     fn host(p: &str) -> Outcome {
@@ -370,9 +375,9 @@ mod tests {
     #[test]
     fn dot_and_dotdot_kept_for_entry_syscalls() {
         let m = Mapping::for_store(b"/s").unwrap();
-        let req = Request { path: b"/nix/store/a/..", follow_last: false, names_entry: true };
+        let req = Request { path: b"/nix/store/a/..", follow_last: false, names_entry: true, ..Default::default() };
         assert_eq!(resolve(&m, &mut fs(), b"/", req).outcome, host("/s/nix/store/a/.."));
-        let req = Request { path: b"/nix/store/.", follow_last: false, names_entry: true };
+        let req = Request { path: b"/nix/store/.", follow_last: false, names_entry: true, ..Default::default() };
         assert_eq!(resolve(&m, &mut fs(), b"/", req).outcome, host("/s/nix/store/."));
     }
 

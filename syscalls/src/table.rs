@@ -53,7 +53,8 @@ pub enum Class {
     Getcwd,
     /// bind/connect/sendto: a `sockaddr_un` path going in.
     SockaddrIn { addr: u8, len: u8, follow: bool },
-    /// getsockname/getpeername/accept: a `sockaddr_un` coming out (exit stop).
+    /// getsockname/getpeername/accept/recvfrom: a `sockaddr_un` coming out (exit
+    /// stop). The filter stops only when the address pointer is not NULL.
     SockaddrOut { addr: u8, len_ptr: u8 },
     /// clone3: namespace flags live in memory (`struct clone_args`), so the tracer
     /// checks them; clone and unshare are checked in BPF.
@@ -215,6 +216,8 @@ syscalls! {
     getpeername = 52 => SockaddrOut { addr: 1, len_ptr: 2 };
     accept = 43 => SockaddrOut { addr: 1, len_ptr: 2 };
     accept4 = 288 => SockaddrOut { addr: 1, len_ptr: 2 };
+    // The sender of a datagram; recv() is recvfrom(.., NULL, NULL) and never stops.
+    recvfrom = 45 => SockaddrOut { addr: 4, len_ptr: 5 };
     // --- changes of root or namespace: refused, see Class::Deny ---
     chroot = 161 => Deny(libc::EPERM);
     pivot_root = 155 => Deny(libc::EPERM);

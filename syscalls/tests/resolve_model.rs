@@ -523,7 +523,7 @@ fn run_query(w: &World, cwd: &[u8], path: &[u8], follow: bool) -> Checked {
 
     // What ptnix makes of it.
     let mut fs = HostModel { w, hidden_queries: Vec::new() };
-    let req = Request { path, follow_last: follow, names_entry: false };
+    let req = Request { path, follow_last: follow, names_entry: false, ..Default::default() };
     let outcome = resolve(&map, &mut fs, cwd, req).outcome;
 
     // What the guest does get: the host kernel walks the path it is handed, from the

@@ -52,7 +52,7 @@ impl Mode {
 
 /// Generates each test twice, once per [`Mode`]:
 ///
-/// ```ignore
+/// ```text
 /// both_modes! {
 ///     fn creates_files(m: Mode) { let fx = Fixture::new(m); ... }
 /// }

@@ -1,7 +1,7 @@
 //! The event loop: waitpid on every tracee and dispatch each stop.
 
 use crate::ptrace::{self, Pid, Wait};
-use crate::sockdir::SockDir;
+use crate::shortlinks::ShortLinks;
 use crate::spawn::{self, SpawnError};
 use crate::tracee::Tracee;
 use crate::{kernel, signals};
@@ -44,12 +44,15 @@ pub struct Engine {
     pub(crate) seccomp: bool,
     pub(crate) old_seccomp_order: bool,
     pub(crate) tracees: HashMap<Pid, Tracee>,
-    pub(crate) sockdir: SockDir,
+    pub(crate) shortlinks: ShortLinks,
     /// Loader path -> understands `--argv0` (see `hostfs::TraceeFs`).
     pub(crate) loaders: HashMap<Vec<u8>, bool>,
     /// Thread group -> guest path of the program, for processes whose loader ptnix
     /// started explicitly: `/proc/PID/exe` names the loader, the guest sees this.
     pub(crate) exe_of: HashMap<Pid, Vec<u8>>,
+    /// Host socket path -> the name the tracee bound it with. getsockname and
+    /// getpeername return the name as bound, not the resolved host path.
+    pub(crate) bound_names: HashMap<Vec<u8>, Vec<u8>>,
     root: Pid,
     outcome: Option<Outcome>,
 }
@@ -64,15 +67,16 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         seccomp: spawned.seccomp,
         old_seccomp_order: kernel::seccomp_stop_precedes_entry_stop(),
         tracees: HashMap::new(),
-        sockdir: SockDir::default(),
+        shortlinks: ShortLinks::default(),
         loaders: HashMap::new(),
         exe_of: HashMap::new(),
+        bound_names: HashMap::new(),
         root: spawned.pid,
         outcome: None,
     };
     e.tracees.insert(spawned.pid, Tracee::default());
     let r = e.event_loop();
-    e.sockdir.cleanup();
+    e.shortlinks.cleanup();
     r
 }
 
@@ -152,6 +156,7 @@ impl Engine {
             }
             libc::PTRACE_EVENT_EXEC => {
                 self.exec_event(pid);
+                self.fix_execfn(pid);
                 self.resume(pid, 0);
             }
             libc::PTRACE_EVENT_STOP => {

@@ -220,9 +220,23 @@ impl Engine {
                 Ok(f) => f,
                 Err(e) => return fail(e),
             };
+            let resolve_flags = match a.follow {
+                // struct open_how { u64 flags; u64 mode; u64 resolve; }
+                Follow::OpenHow { arg: i } => match mem::read_u64(pid, arg(regs, i) + 16) {
+                    Ok(r) => r,
+                    Err(e) => return fail(e),
+                },
+                _ => 0,
+            };
             // `/proc/self/exe` of a program started through its loader is the program.
             let redirected = if follow_last { self.exe_redirect(pid, &path) } else { None };
-            let req = Request { path: redirected.as_deref().unwrap_or(&path), follow_last, names_entry: a.names_entry };
+            let req = Request {
+                path: redirected.as_deref().unwrap_or(&path),
+                follow_last,
+                names_entry: a.names_entry,
+                no_symlinks: resolve_flags & RESOLVE_NO_SYMLINKS != 0,
+                no_magiclinks: resolve_flags & RESOLVE_NO_MAGICLINKS != 0,
+            };
             let r = self.resolve(pid, regs, a.dirfd, req);
             let outcome = match (r.outcome, redirected.is_some()) {
                 (Outcome::Unchanged, true) => Outcome::Host(self.mapping.to_host(&r.guest)),
@@ -230,7 +244,11 @@ impl Engine {
             };
             match outcome {
                 Outcome::Unchanged => {}
-                Outcome::Host(mut h) => {
+                Outcome::Host(h) => {
+                    let mut h = match self.fit(h) {
+                        Ok(h) => h,
+                        Err(e) => return fail(e),
+                    };
                     h.push(0);
                     rewrites.push((a.path, h));
                     originals.push((a.path, path));
@@ -295,7 +313,7 @@ impl Engine {
             Ok(p) => p,
             Err(e) => return fail(e),
         };
-        let req = Request { path: &path, follow_last: false, names_entry: false };
+        let req = Request { path: &path, follow_last: false, names_entry: false, ..Default::default() };
         let r = self.resolve(pid, regs, dirfd, req);
         let host = match &r.outcome {
             Outcome::Error(e) => return fail(*e),
@@ -328,11 +346,24 @@ impl Engine {
         }
     }
 
+    /// A host path the kernel accepts: one of PATH_MAX or more goes through a short
+    /// symlink to its directory (see `shortlinks`).
+    pub(crate) fn fit(&mut self, host: Vec<u8>) -> Result<Vec<u8>, i32> {
+        if host.len() < path::PATH_MAX {
+            return Ok(host);
+        }
+        self.shortlinks.shorten(&host)
+    }
+
     fn rewrite_one(&mut self, pid: Pid, regs: &Regs, i: u8, original: Vec<u8>, o: Outcome) -> Verdict {
         match o {
             Outcome::Unchanged => Verdict::Pass,
             Outcome::Error(e) => fail(e),
-            Outcome::Host(mut h) => {
+            Outcome::Host(h) => {
+                let mut h = match self.fit(h) {
+                    Ok(h) => h,
+                    Err(e) => return fail(e),
+                };
                 h.push(0);
                 self.remember(pid, regs, vec![(i, original)]);
                 Verdict::Rewrite(vec![(i, h)], Vec::new())
@@ -358,15 +389,18 @@ impl Engine {
         };
         let Some(p) = sockaddr::unix_path(&raw).map(<[u8]>::to_vec) else { return Verdict::Pass };
         // bind creates the socket file: like mknod, it names an entry.
-        let req = Request { path: &p, follow_last: follow, names_entry: !follow };
+        let req = Request { path: &p, follow_last: follow, names_entry: !follow, ..Default::default() };
         let host = match self.resolve(pid, regs, None, req).outcome {
             Outcome::Unchanged => return Verdict::Pass,
             Outcome::Error(e) => return fail(e),
             Outcome::Host(h) => h,
         };
+        if !follow && p.first() == Some(&b'/') {
+            self.bound_names.insert(host.clone(), p.clone());
+        }
         let built = match sockaddr::build(&host) {
             Some(b) => b,
-            None => match self.sockdir.shorten(&host).map(|s| sockaddr::build(&s)) {
+            None => match self.shortlinks.shorten(&host).map(|s| sockaddr::build(&s)) {
                 Ok(Some(b)) => b,
                 Ok(None) => return fail(libc::ENAMETOOLONG),
                 Err(e) => return fail(e),
@@ -377,6 +411,11 @@ impl Engine {
         Verdict::Rewrite(vec![(addr, built)], vec![(len, new_len)])
     }
 }
+
+/// openat2(2) `how.resolve` flags ptnix must apply itself, since the kernel only sees
+/// the resolved host path (linux/openat2.h).
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 
 /// open(2): O_NOFOLLOW, and O_CREAT|O_EXCL ("symbolic links are not followed"), act on
 /// a symlink in the last component itself.

@@ -22,6 +22,7 @@ impl Engine {
     pub(crate) fn exec(&mut self, pid: Pid, regs: &Regs, a: PathArg) -> Verdict {
         if let Some(t) = self.tracees.get_mut(&pid) {
             t.pending_exe = None;
+            t.pending_execfn = None;
         }
         let ptr = arg(regs, a.path);
         if ptr == 0 {
@@ -73,8 +74,12 @@ impl Engine {
         };
         if let Some(t) = self.tracees.get_mut(&pid) {
             t.pending_exe = plan.exe.clone();
+            t.pending_execfn = Some((plan.filename.clone(), path.clone()));
         }
-        let mut filename = plan.filename;
+        let mut filename = match self.fit(plan.filename) {
+            Ok(f) => f,
+            Err(e) => return fail(e),
+        };
         filename.push(0);
         if plan.lead == [argv0] {
             self.remember(pid, regs, vec![(a.path, path)]);
@@ -143,6 +148,35 @@ impl Engine {
         }
         let owner = self.proc_exe_owner(pid, path)?;
         self.exe_of.get(&owner).cloned()
+    }
+}
+
+/// auxv entry type of the filename execve was given (linux/auxvec.h).
+const AT_EXECFN: u64 = 31;
+
+impl Engine {
+    /// After a successful exec: AT_EXECFN points at the filename the kernel got, a
+    /// host path, at the top of the new stack. If the name the tracee passed is not
+    /// longer, it is written over it in place, as the kernel would have recorded it.
+    pub(crate) fn fix_execfn(&mut self, pid: Pid) {
+        let Some((host, given)) = self.tracees.get_mut(&pid).and_then(|t| t.pending_execfn.take()) else { return };
+        if given.len() > host.len() || given == host {
+            return;
+        }
+        let Ok(auxv) = std::fs::read(format!("/proc/{pid}/auxv")) else { return };
+        let addr = auxv
+            .chunks_exact(16)
+            .map(|e| (u64::from_ne_bytes(e[..8].try_into().unwrap()), u64::from_ne_bytes(e[8..].try_into().unwrap())))
+            .find(|&(t, _)| t == AT_EXECFN)
+            .map(|(_, v)| v);
+        let Some(addr) = addr else { return };
+        let mut seen = vec![0u8; host.len() + 1];
+        if mem::read(pid, addr, &mut seen).is_err() || seen[..host.len()] != host[..] || seen[host.len()] != 0 {
+            return;
+        }
+        let mut name = given;
+        name.push(0);
+        let _ = mem::write(pid, addr, &name);
     }
 }
 

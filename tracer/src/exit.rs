@@ -72,8 +72,11 @@ impl Engine {
             return;
         }
         let Some(p) = sockaddr::unix_path(&raw) else { return };
-        let host = self.sockdir.lengthen(p).unwrap_or_else(|| p.to_vec());
-        let guest = self.mapping.to_guest(&host);
+        let host = self.shortlinks.lengthen(p).unwrap_or_else(|| p.to_vec());
+        let guest = match self.bound_names.get(&host) {
+            Some(name) => name.clone(),
+            None => self.mapping.to_guest(&host),
+        };
         if guest == p {
             return;
         }

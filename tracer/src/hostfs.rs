@@ -118,6 +118,26 @@ impl ExecFs for TraceeFs<'_> {
         read_at(&self.local(host), offset, len)
     }
 
+    fn may_exec(&mut self, host: &[u8]) -> Result<(), Errno> {
+        let c = cstring(self.local(host))?;
+        // SAFETY: stat and faccessat on a valid C string; `st` is plain old data.
+        unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::stat(c.as_ptr(), &mut st) != 0 {
+                return Err(last_errno());
+            }
+            if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+                return Err(libc::EACCES);
+            }
+            // AT_EACCESS: the effective ids, as execve uses. X_OK also fails on a
+            // noexec mount.
+            if libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) != 0 {
+                return Err(last_errno());
+            }
+        }
+        Ok(())
+    }
+
     fn loader_has_argv0(&mut self, host: &[u8]) -> bool {
         if let Some(&b) = self.loaders.get(host) {
             return b;

@@ -15,7 +15,7 @@ pub mod mem;
 pub mod ptrace;
 mod regs;
 mod signals;
-mod sockdir;
+mod shortlinks;
 pub mod spawn;
 mod tracee;
 

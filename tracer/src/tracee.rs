@@ -40,4 +40,8 @@ pub struct Tracee {
     /// Set at an execve entry that starts a loader explicitly: the program's guest
     /// path, which becomes the process's `/proc/PID/exe` if the exec succeeds.
     pub pending_exe: Option<Vec<u8>>,
+    /// Set at an execve entry whose filename ptnix rewrote: (the host filename given
+    /// to the kernel, the filename the tracee passed). The kernel records the former
+    /// as AT_EXECFN; natively it would be the latter.
+    pub pending_execfn: Option<(Vec<u8>, Vec<u8>)>,
 }

@@ -1,11 +1,17 @@
-//! Unix socket paths that no longer fit in `sun_path` once translated.
+//! Host paths that do not fit where the guest path did.
 //!
-//! unix(7): `sun_path` holds 108 bytes. `/nix/var/nix/daemon-socket/socket` fits, but
-//! `$HOME/.local/share/nix/root/nix/var/nix/daemon-socket/socket` may not. bind(2) and
-//! connect(2) both follow symlinks in the directory part of the path, so ptnix makes a
-//! private directory (mode 0700, from mkdtemp, in `$XDG_RUNTIME_DIR` or `/tmp`) holding
-//! short symlinks to the socket's *directory*, and hands the kernel
-//! `SHORTDIR/N/socketname`. The directory is removed when ptnix exits.
+//! The store directory's name lengthens every path under `/nix`. Two limits can then
+//! be crossed although the guest path is within them:
+//! - unix(7): `sun_path` holds 108 bytes. `/nix/var/nix/daemon-socket/socket` fits,
+//!   but `$HOME/.local/share/nix/root/nix/var/nix/daemon-socket/socket` may not;
+//! - PATH_MAX (4096) for any path argument.
+//!
+//! Every syscall follows symlinks in the directory part of a path (bind and connect
+//! included), so ptnix makes one private directory (mode 0700, from mkdtemp, in
+//! `$XDG_RUNTIME_DIR` or `/tmp`, whichever name is shorter) holding short symlinks to
+//! the long path's *directory*, and hands the kernel `SHORTDIR/N/lastname`. The last
+//! name stays real, so bind creates the socket and no-follow calls see the real entry.
+//! The directory and its links are removed when ptnix exits.
 
 use hashbrown::HashMap;
 use ptnix_syscalls::path::has_prefix;
@@ -13,10 +19,23 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 
 #[derive(Default)]
-pub struct SockDir {
+pub struct ShortLinks {
     dir: Option<Vec<u8>>,
     /// host directory -> short link (`SHORTDIR/N`)
     links: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+fn base36(mut n: usize) -> Vec<u8> {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut v = Vec::new();
+    loop {
+        v.push(DIGITS[n % 36]);
+        n /= 36;
+        if n == 0 {
+            v.reverse();
+            return v;
+        }
+    }
 }
 
 fn split_dir(p: &[u8]) -> (&[u8], &[u8]) {
@@ -27,17 +46,18 @@ fn split_dir(p: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-impl SockDir {
+impl ShortLinks {
     fn ensure_dir(&mut self) -> Result<Vec<u8>, i32> {
         if let Some(d) = &self.dir {
             return Ok(d.clone());
         }
+        // Every byte counts against sun_path: take the shorter base.
         let base = std::env::var_os("XDG_RUNTIME_DIR")
-            .filter(|d| !d.is_empty() && d.len() < 40)
+            .filter(|d| d.as_bytes().first() == Some(&b'/') && d.len() < 4)
             .map(|d| d.as_bytes().to_vec())
             .unwrap_or_else(|| b"/tmp".to_vec());
         let mut template = base;
-        template.extend_from_slice(b"/ptnix-XXXXXX\0");
+        template.extend_from_slice(b"/ptXXXXXX\0");
         // SAFETY: mkdtemp rewrites the XXXXXX in our NUL-terminated buffer and creates
         // the directory with mode 0700, failing rather than reusing an existing one.
         let r = unsafe { libc::mkdtemp(template.as_mut_ptr().cast()) };
@@ -49,14 +69,23 @@ impl SockDir {
         Ok(template)
     }
 
-    /// A path that reaches host socket path `host` and fits in `sun_path`.
+    /// A short path that reaches `host` through a symlink to the longest directory
+    /// prefix of `host` a symlink can hold (its target is at most PATH_MAX - 1 bytes):
+    /// for a socket that is its directory. The prefix need not exist: the kernel then
+    /// fails the walk with the errno the guest path would have given.
     pub fn shorten(&mut self, host: &[u8]) -> Result<Vec<u8>, i32> {
-        let (dir, name) = split_dir(host);
+        let limit = host.len().min(ptnix_syscalls::path::PATH_MAX - 1);
+        let split = match memchr::memrchr(b'/', &host[..limit]) {
+            Some(i) if i > 0 => i,
+            _ => return Err(libc::ENAMETOOLONG),
+        };
+        let (dir, name) = (&host[..split], &host[split + 1..]);
         let link = match self.links.get(dir) {
             Some(l) => l.clone(),
             None => {
                 let mut l = self.ensure_dir()?;
-                l.extend_from_slice(format!("/{}", self.links.len()).as_bytes());
+                l.push(b'/');
+                l.extend_from_slice(&base36(self.links.len()));
                 let target = CString::new(dir).map_err(|_| libc::EINVAL)?;
                 let at = CString::new(l.clone()).map_err(|_| libc::EINVAL)?;
                 // SAFETY: two valid C strings.
@@ -104,7 +133,7 @@ impl SockDir {
     }
 }
 
-impl Drop for SockDir {
+impl Drop for ShortLinks {
     fn drop(&mut self) {
         self.cleanup();
     }
