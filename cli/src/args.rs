@@ -31,6 +31,17 @@ pub fn command() -> Command {
                 .after_help(EXAMPLES)
                 .arg(Arg::new("store").long("store").value_name("DIR").help(STORE_HELP).value_parser(clap::value_parser!(std::ffi::OsString)))
                 .arg(
+                    Arg::new("bind")
+                        .short('b')
+                        .long("bind")
+                        .value_name("HOST:GUEST")
+                        .action(ArgAction::Append)
+                        .value_parser(clap::value_parser!(std::ffi::OsString))
+                        .help("Also show host path HOST at guest path GUEST (repeatable; the most \
+                               specific bind wins; GUEST need not exist on the host, but its parent \
+                               directory must). `--store DIR` is the bind DIR/nix:/nix."),
+                )
+                .arg(
                     Arg::new("no-seccomp")
                         .long("no-seccomp")
                         .action(ArgAction::SetTrue)

@@ -6,7 +6,7 @@ mod store;
 use ptnix_syscalls::mapping::Mapping;
 use ptnix_tracer::{Options, Outcome};
 use std::ffi::{CString, OsString};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::process::ExitCode;
 
 /// Exit status for ptnix's own errors (as `env`, `nice` and `timeout` use 125).
@@ -39,14 +39,42 @@ fn main() -> ExitCode {
     }
 }
 
+/// `HOST:GUEST` (or `HOST`, shown at the same path). The host side is made absolute
+/// and canonical: the kernel reports canonical host paths, which must map back.
+fn parse_bind(b: &OsString) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let raw = b.as_bytes();
+    let (host, guest) = match memchr_colon(raw) {
+        Some(i) => (&raw[..i], &raw[i + 1..]),
+        None => (raw, raw),
+    };
+    let shown = String::from_utf8_lossy(raw);
+    if host.is_empty() || guest.is_empty() {
+        return Err(format!("bad bind `{shown}`: expected HOST:GUEST"));
+    }
+    let host_path = std::path::Path::new(std::ffi::OsStr::from_bytes(host));
+    let canon = std::fs::canonicalize(host_path)
+        .map_err(|e| format!("bind `{shown}`: cannot resolve {}: {}", host_path.display(), e.kind()))?;
+    Ok((canon.into_os_string().into_vec(), guest.to_vec()))
+}
+
+fn memchr_colon(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b':')
+}
+
 fn run(m: &clap::ArgMatches) -> ExitCode {
     let root = match store::choose(m.get_one::<OsString>("store")).and_then(|r| store::prepare(&r)) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let mapping = match Mapping::for_store(root.as_os_str().as_bytes()) {
+    let mut binds = match m.get_many::<OsString>("bind").map(|v| v.map(|b| parse_bind(b)).collect()) {
+        Some(Ok(b)) => b,
+        Some(Err(e)) => return fail(e),
+        None => Vec::new(),
+    };
+    binds.insert(0, (root.join("nix").into_os_string().into_vec(), b"/nix".to_vec()));
+    let mapping = match Mapping::new(binds) {
         Ok(m) => m,
-        Err(e) => return fail(format!("bad store directory: {e}")),
+        Err(e) => return fail(format!("bad bind: {e}")),
     };
     let mut command: Vec<OsString> = m.get_many::<OsString>("command").map(|v| v.cloned().collect()).unwrap_or_default();
     if command.is_empty() {

@@ -7,6 +7,7 @@
 //! - [`sockaddr`]: `sockaddr_un` parsing and building.
 
 pub mod bpf;
+pub mod dirent;
 pub mod elf;
 pub mod exec;
 pub mod mapping;

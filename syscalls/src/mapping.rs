@@ -13,12 +13,22 @@ pub struct Bind {
     pub host: Vec<u8>,
 }
 
+/// A bind's guest path seen from its parent directory: the entry a listing of
+/// `parent` must show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountPoint {
+    pub parent: Vec<u8>,
+    pub name: Vec<u8>,
+    pub host: Vec<u8>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Mapping {
     /// Sorted by guest path length, longest first: the first match is the most specific.
     binds: Vec<Bind>,
     /// Sorted by host path length, longest first, for host -> guest.
     by_host: Vec<Bind>,
+    mount_points: Vec<MountPoint>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -70,7 +80,22 @@ impl Mapping {
         v.sort_by(|a, b| b.guest.len().cmp(&a.guest.len()));
         let mut by_host = v.clone();
         by_host.sort_by(|a, b| b.host.len().cmp(&a.host.len()));
-        Ok(Mapping { binds: v, by_host })
+        let mount_points = v
+            .iter()
+            .filter(|b| b.guest != b"/")
+            .map(|b| {
+                let mut parent = b.guest.clone();
+                crate::path::pop(&mut parent);
+                let name = b.guest[b.guest.iter().rposition(|&c| c == b'/').unwrap() + 1..].to_vec();
+                MountPoint { parent, name, host: b.host.clone() }
+            })
+            .collect();
+        Ok(Mapping { binds: v, by_host, mount_points })
+    }
+
+    /// The entries listings must show for the binds (one per bind but `/`).
+    pub fn mount_points(&self) -> &[MountPoint] {
+        &self.mount_points
     }
 
     /// The usual ptnix table: `store_root/nix` shown at `/nix`.
@@ -193,6 +218,18 @@ mod tests {
         assert_eq!(m.to_guest(b"/usr/lib"), b"/usr/lib");
         assert!(m.maps_to(b"/etc", b"/tmp/empty/etc"));
         assert!(m.maps_to(b"/", b"/tmp/empty"));
+    }
+
+    #[test]
+    fn mount_points_name_their_parent() {
+        let m = store();
+        assert_eq!(
+            m.mount_points(),
+            &[MountPoint { parent: b"/".to_vec(), name: b"nix".to_vec(), host: b"/home/u/.local/share/nix/root/nix".to_vec() }]
+        );
+        let m = Mapping::new([(&b"/h"[..], &b"/a/b"[..])]).unwrap();
+        assert_eq!(m.mount_points()[0].parent, b"/a");
+        assert_eq!(m.mount_points()[0].name, b"b");
     }
 
     #[test]

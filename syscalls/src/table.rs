@@ -51,6 +51,9 @@ pub enum Class {
     Readlink { dirfd: Option<u8>, path: u8, buf: u8, size: u8 },
     /// getcwd: the host path the kernel writes is rewritten at the exit stop.
     Getcwd,
+    /// getdents64/getdents(fd, buf, count): a listing of a bind's parent directory
+    /// gets the bind's entry (see `dirent`).
+    Getdents(crate::dirent::Format),
     /// bind/connect/sendto: a `sockaddr_un` path going in.
     SockaddrIn { addr: u8, len: u8, follow: bool },
     /// getsockname/getpeername/accept/recvfrom: a `sockaddr_un` coming out (exit
@@ -208,6 +211,8 @@ syscalls! {
     readlink = 89 => Readlink { dirfd: None, path: 0, buf: 1, size: 2 };
     readlinkat = 267 => Readlink { dirfd: Some(0), path: 1, buf: 2, size: 3 };
     getcwd = 79 => Getcwd;
+    getdents64 = 217 => Getdents(crate::dirent::Format::Dirent64);
+    getdents = 78 => Getdents(crate::dirent::Format::Dirent);
     // --- unix sockets ---
     bind = 49 => SockaddrIn { addr: 1, len: 2, follow: false };
     connect = 42 => SockaddrIn { addr: 1, len: 2, follow: true };

@@ -53,6 +53,9 @@ pub struct Engine {
     /// Host socket path -> the name the tracee bound it with. getsockname and
     /// getpeername return the name as bound, not the resolved host path.
     pub(crate) bound_names: HashMap<Vec<u8>, Vec<u8>>,
+    /// (thread group, fd) -> directory position at which its synthetic entries were
+    /// returned, for filesystems that refuse ptnix's positions (see `dirents`).
+    pub(crate) delivered: HashMap<(Pid, i32), u64>,
     root: Pid,
     outcome: Option<Outcome>,
 }
@@ -71,6 +74,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         loaders: HashMap::new(),
         exe_of: HashMap::new(),
         bound_names: HashMap::new(),
+        delivered: HashMap::new(),
         root: spawned.pid,
         outcome: None,
     };

@@ -19,6 +19,8 @@ pub(crate) enum Verdict {
     Rewrite(Vec<(u8, Vec<u8>)>, Vec<(u8, u64)>),
     /// Do not run it; return this (a value or -errno).
     Return(i64),
+    /// The registers were changed in place (another syscall, other arguments).
+    Changed,
     /// An execve with a new filename and a new argv: `lead` strings, then the
     /// original argv pointers `rest`.
     Exec { path_arg: u8, argv_arg: u8, filename: Vec<u8>, lead: Vec<Vec<u8>>, rest: Vec<u64> },
@@ -35,7 +37,7 @@ pub(crate) const RED_ZONE: u64 = 128;
 impl Engine {
     pub(crate) fn entry_stop(&mut self, pid: Pid) {
         let Ok(mut regs) = ptrace::get_regs(pid) else { return self.resume(pid, 0) };
-        let verdict = self.classify(pid, &regs);
+        let verdict = self.classify(pid, &mut regs);
         let mut exit = self.tracees.get_mut(&pid).and_then(|t| t.exit.take());
         match verdict {
             Verdict::Pass => {}
@@ -49,6 +51,9 @@ impl Engine {
                 Err(e) => self.refuse(pid, &mut regs, -i64::from(e), &mut exit),
             },
             Verdict::Return(v) => self.refuse(pid, &mut regs, v, &mut exit),
+            Verdict::Changed => {
+                let _ = ptrace::set_regs(pid, &regs);
+            }
             Verdict::Exec { path_arg, argv_arg, filename, lead, rest } => {
                 match self.write_exec(pid, &mut regs, (path_arg, argv_arg), &filename, &lead, &rest) {
                     Ok(()) => {
@@ -75,7 +80,7 @@ impl Engine {
         *exit = if self.seccomp && !self.old_seccomp_order { None } else { Some(ExitWork::Return(v)) };
     }
 
-    fn classify(&mut self, pid: Pid, regs: &Regs) -> Verdict {
+    fn classify(&mut self, pid: Pid, regs: &mut Regs) -> Verdict {
         let nr = regs.orig_rax;
         if !self.seccomp {
             // The filter does these checks when it is installed.
@@ -88,6 +93,7 @@ impl Engine {
             Class::Paths(args) => self.paths(pid, regs, args),
             Class::Exec(a) => self.exec(pid, regs, a),
             Class::Readlink { dirfd, path, buf, size } => self.readlink(pid, regs, dirfd, path, buf, size),
+            Class::Getdents(format) => self.getdents_entry(pid, regs, format),
             Class::Getcwd => {
                 self.set_exit(pid, ExitWork::Getcwd { buf: regs.rdi, size: regs.rsi });
                 Verdict::Pass
@@ -134,7 +140,7 @@ impl Engine {
         None
     }
 
-    fn set_exit(&mut self, pid: Pid, w: ExitWork) {
+    pub(crate) fn set_exit(&mut self, pid: Pid, w: ExitWork) {
         if let Some(t) = self.tracees.get_mut(&pid) {
             t.exit = Some(w);
         }

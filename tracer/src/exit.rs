@@ -15,6 +15,22 @@ impl Engine {
                 let ret = regs.rax as i64;
                 let new = match w {
                     ExitWork::Return(v) => Some(v),
+                    ExitWork::Getdents { fd, buf, count, format, pos, listing } => {
+                        self.getdents_exit(pid, &regs, (fd, buf, count, format, pos), listing)
+                    }
+                    ExitWork::Records { buf, records } => {
+                        if ret < 0 {
+                            None
+                        } else if mem::write(pid, buf, &records).is_ok() {
+                            Some(records.len() as i64)
+                        } else {
+                            Some(-i64::from(libc::EFAULT))
+                        }
+                    }
+                    ExitWork::Restore { regs: saved, fallback } => {
+                        self.restore(pid, &regs, &saved, fallback);
+                        None
+                    }
                     ExitWork::Getcwd { buf, size } => self.getcwd_exit(pid, ret, buf, size),
                     ExitWork::Sockaddr { addr, len_ptr, cap } => {
                         self.sockaddr_exit(pid, ret, addr, len_ptr, cap);

@@ -1,9 +1,10 @@
 //! Per-tracee (per-thread) state.
 
-use crate::ptrace::Pid;
+use crate::dirents::Listing;
+use crate::ptrace::{Pid, Regs};
+use ptnix_syscalls::dirent::Format;
 
 /// Work left for the syscall-exit stop.
-#[derive(Clone, Debug)]
 pub enum ExitWork {
     /// Set the return value (pure-ptrace mode: a skipped syscall returns this).
     Return(i64),
@@ -11,6 +12,12 @@ pub enum ExitWork {
     Getcwd { buf: u64, size: u64 },
     /// getsockname/getpeername/accept wrote a sockaddr of at most `cap` bytes.
     Sockaddr { addr: u64, len_ptr: u64, cap: u32 },
+    /// getdents on a bind's parent directory (see `dirents`).
+    Getdents { fd: i32, buf: u64, count: usize, format: Format, pos: u64, listing: Listing },
+    /// A getdents turned into lseek: write these records and return their length.
+    Records { buf: u64, records: Vec<u8> },
+    /// An injected lseek: restore these registers (see `dirents`).
+    Restore { regs: Box<Regs>, fallback: (Pid, i32, u64) },
 }
 
 /// Paths ptnix wrote below the stack for the syscall in progress. If a signal handler
@@ -25,7 +32,7 @@ pub struct Scratch {
     pub args: Vec<(u8, u64, Vec<u8>)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Tracee {
     /// Thread group id, read lazily from /proc.
     pub tgid: Option<Pid>,
