@@ -40,6 +40,15 @@ pub const SYNTHETIC_POS: u64 = 0x7fff_f000;
 const HDR64: usize = 19; // d_ino(8) + d_off(8) + d_reclen(2) + d_type(1)
 const HDR: usize = 18; // d_ino(8) + d_off(8) + d_reclen(2)
 
+/// The smallest record that holds its fixed fields: the header, a name's NUL, and for
+/// the old format the trailing d_type byte.
+fn min_record(format: Format) -> usize {
+    match format {
+        Format::Dirent64 => HDR64 + 1,
+        Format::Dirent => HDR + 2,
+    }
+}
+
 fn reclen(format: Format, name_len: usize) -> usize {
     let raw = match format {
         Format::Dirent64 => HDR64 + name_len + 1,
@@ -96,10 +105,10 @@ pub fn synthetic_index(pos: u64, count: usize) -> Option<usize> {
 pub fn patch_names(format: Format, buf: &mut [u8], entries: &[Synthetic]) -> usize {
     let mut patched = 0;
     let mut at = 0;
-    let hdr = if format == Format::Dirent64 { HDR64 } else { HDR };
-    while at + hdr <= buf.len() {
+    let min = min_record(format);
+    while at + min <= buf.len() {
         let len = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
-        if len < hdr || at + len > buf.len() {
+        if len < min || at + len > buf.len() {
             break;
         }
         let rec = &mut buf[at..at + len];
@@ -125,10 +134,10 @@ pub fn patch_names(format: Format, buf: &mut [u8], entries: &[Synthetic]) -> usi
 pub fn names(format: Format, buf: &[u8]) -> Vec<(Vec<u8>, u64, u8, u64)> {
     let mut out = Vec::new();
     let mut at = 0;
-    let hdr = if format == Format::Dirent64 { HDR64 } else { HDR };
-    while at + hdr <= buf.len() {
+    let min = min_record(format);
+    while at + min <= buf.len() {
         let len = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
-        if len < hdr || at + len > buf.len() {
+        if len < min || at + len > buf.len() {
             break;
         }
         let rec = &buf[at..at + len];
@@ -172,6 +181,17 @@ mod tests {
         let (b, n) = synthetic_records(Format::Dirent64, &two, 1, 1000);
         assert_eq!(n, 1);
         assert_eq!(names(Format::Dirent64, &b)[0].3, SYNTHETIC_POS + 2);
+    }
+
+    /// Found by the `dirent` fuzz target: an old-format record of exactly 18 bytes
+    /// (no room for the name's NUL and the type byte) made the name slice run backwards.
+    #[test]
+    fn record_shorter_than_its_fixed_fields() {
+        let mut buf = vec![0xff, 0xff, 0xa6, 0x01, 0x00, 0x04, 0x00, 0x00, 0xff, 0xff, 0xff, 0x80, 0xa6, 0x01, 0x00, 0x00, 0x12, 0x00];
+        for f in [Format::Dirent, Format::Dirent64] {
+            assert_eq!(patch_names(f, &mut buf, &[nix()]), 0);
+            assert!(names(f, &buf).is_empty());
+        }
     }
 
     #[test]
