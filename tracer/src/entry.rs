@@ -244,7 +244,17 @@ impl Engine {
                 no_magiclinks: resolve_flags & RESOLVE_NO_MAGICLINKS != 0,
             };
             let r = self.resolve(pid, regs, a.dirfd, req);
+            let opens = matches!(a.follow, Follow::OpenFlags { .. } | Follow::OpenHow { .. });
             let outcome = match (r.outcome, redirected.is_some()) {
+                (Outcome::Error(e), _) => Outcome::Error(e),
+                (o, _) if opens && r.guest.starts_with(b"/proc/") => match self.proc_snapshot(pid, &r.guest) {
+                    Some(Ok(copy)) => {
+                        self.set_exit(pid, ExitWork::Unlink(copy.clone()));
+                        Outcome::Host(copy)
+                    }
+                    Some(Err(e)) => Outcome::Error(e),
+                    None => o,
+                },
                 (Outcome::Unchanged, true) => Outcome::Host(self.mapping.to_host(&r.guest)),
                 (o, _) => o,
             };

@@ -27,6 +27,13 @@ impl Engine {
                             Some(-i64::from(libc::EFAULT))
                         }
                     }
+                    ExitWork::Unlink(p) => {
+                        if let Ok(c) = std::ffi::CString::new(p) {
+                            // SAFETY: unlink of a valid C string.
+                            unsafe { libc::unlink(c.as_ptr()) };
+                        }
+                        None
+                    }
                     ExitWork::Restore { regs: saved, fallback } => {
                         self.restore(pid, &regs, &saved, fallback);
                         None

@@ -23,7 +23,7 @@ pub struct TraceeFs<'a> {
 
 impl TraceeFs<'_> {
     /// The path as the tracer must look it up.
-    fn local(&self, host: &[u8]) -> Vec<u8> {
+    pub(crate) fn local(&self, host: &[u8]) -> Vec<u8> {
         for (name, with) in [
             (&b"/proc/self"[..], format!("/proc/{}", self.tgid)),
             (&b"/proc/thread-self"[..], format!("/proc/{}/task/{}", self.tgid, self.tid)),

@@ -21,6 +21,8 @@ use std::os::unix::ffi::OsStrExt;
 #[derive(Default)]
 pub struct ShortLinks {
     dir: Option<Vec<u8>>,
+    /// Snapshot files made so far (see `snapshot`).
+    snapshots: usize,
     /// host directory -> short link (`SHORTDIR/N`)
     links: HashMap<Vec<u8>, Vec<u8>>,
 }
@@ -99,6 +101,26 @@ impl ShortLinks {
         let mut p = link;
         p.push(b'/');
         p.extend_from_slice(name);
+        Ok(p)
+    }
+
+    /// Writes `content` to a new file (mode 0600) in the private directory and
+    /// returns its path. The caller unlinks it once the tracee has opened it.
+    pub fn snapshot(&mut self, content: &[u8]) -> Result<Vec<u8>, i32> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut p = self.ensure_dir()?;
+        p.extend_from_slice(b"/s");
+        p.extend_from_slice(&base36(self.snapshots));
+        self.snapshots += 1;
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(&p));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+        f.write_all(content).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
         Ok(p)
     }
 
