@@ -230,6 +230,9 @@ fn dir_pos(w: &World, root: Id, dir: &[u8]) -> Pos {
 
 struct HostModel<'a> {
     w: &'a World,
+    /// Answer `plain_dir` (as openat2 RESOLVE_NO_SYMLINKS does), enabling the
+    /// resolver's fast path; without it the resolver walks component by component.
+    plain: bool,
     /// Host paths the resolver asked about that are in the host's hidden `/nix`.
     hidden_queries: Vec<Vec<u8>>,
 }
@@ -263,6 +266,22 @@ impl HostFs for HostModel<'_> {
             Node::Link(t) => Ok(t.clone()),
             _ => Err(libc::EINVAL),
         }
+    }
+    /// Every prefix must be a directory, and none a symlink.
+    fn plain_dir(&mut self, host: &[u8]) -> Option<bool> {
+        if !self.plain {
+            return None;
+        }
+        let mut p = Vec::new();
+        for c in host.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+            p.push(b'/');
+            p.extend_from_slice(c);
+            match self.node(&p) {
+                Ok(id) if matches!(self.w.nodes[id], Node::Dir(_)) => {}
+                _ => return Some(false),
+            }
+        }
+        Some(true)
     }
 }
 
@@ -522,9 +541,15 @@ fn run_query(w: &World, cwd: &[u8], path: &[u8], follow: bool) -> Checked {
     let guest = guest.map(|p| identity(p.top()));
 
     // What ptnix makes of it.
-    let mut fs = HostModel { w, hidden_queries: Vec::new() };
+    let mut fs = HostModel { w, plain: false, hidden_queries: Vec::new() };
     let req = Request { path, follow_last: follow, names_entry: false, ..Default::default() };
     let outcome = resolve(&map, &mut fs, cwd, req).outcome;
+    // The fast path (one plain_dir per bind instead of an lstat per component) must
+    // answer exactly as the walk does.
+    let mut fast_fs = HostModel { w, plain: true, hidden_queries: Vec::new() };
+    let fast = resolve(&map, &mut fast_fs, cwd, req).outcome;
+    assert_eq!(fast, outcome, "fast path differs from the walk: cwd {} path {} follow {follow}", show(cwd), show(path));
+    fs.hidden_queries.extend(fast_fs.hidden_queries);
 
     // What the guest does get: the host kernel walks the path it is handed, from the
     // tracee's real cwd.

@@ -210,6 +210,29 @@ impl Engine {
         resolve::resolve(&self.mapping, &mut fs, &cwd, req)
     }
 
+    /// A relative path of one name (`foo`, as `find` passes with a dirfd) resolves in
+    /// the guest exactly as on the host unless the name is a mount point's, or it is a
+    /// symlink that is followed. That needs no lookup at all, or one `lstat` through
+    /// the tracee's own cwd or dirfd link, instead of reading the directory's path.
+    fn lone_name_unchanged(&mut self, pid: Pid, regs: &Regs, dirfd: Option<u8>, req: Request<'_>) -> bool {
+        let p = req.path;
+        if p.is_empty() || p == b"." || p == b".." || memchr::memchr(b'/', p).is_some() {
+            return false;
+        }
+        if self.mapping.mount_points().iter().any(|m| m.name == p) {
+            return false;
+        }
+        if !req.follow_last {
+            return true;
+        }
+        let fd = dirfd.map(|i| arg(regs, i) as i32).unwrap_or(libc::AT_FDCWD);
+        let mut via = if fd == libc::AT_FDCWD { format!("/proc/{pid}/cwd/") } else { format!("/proc/{pid}/fd/{fd}/") }.into_bytes();
+        via.extend_from_slice(p);
+        let tgid = self.tgid(pid);
+        let mut fs = TraceeFs { tgid, tid: pid, loaders: &mut self.loaders };
+        !matches!(resolve::HostFs::lstat(&mut fs, &via), Ok(Kind::Symlink | Kind::MagicLink))
+    }
+
     fn paths(&mut self, pid: Pid, regs: &Regs, args: &[PathArg]) -> Verdict {
         let mut rewrites = Vec::new();
         let mut originals = Vec::new();
@@ -243,8 +266,13 @@ impl Engine {
                 no_symlinks: resolve_flags & RESOLVE_NO_SYMLINKS != 0,
                 no_magiclinks: resolve_flags & RESOLVE_NO_MAGICLINKS != 0,
             };
-            let r = self.resolve(pid, regs, a.dirfd, req);
             let opens = matches!(a.follow, Follow::OpenFlags { .. } | Follow::OpenHow { .. });
+            // Opens look at the whole guest path (for /proc snapshots); the rest may
+            // skip it when a lone name cannot change anything.
+            if !opens && self.lone_name_unchanged(pid, regs, a.dirfd, req) {
+                continue;
+            }
+            let r = self.resolve(pid, regs, a.dirfd, req);
             let outcome = match (r.outcome, redirected.is_some()) {
                 (Outcome::Error(e), _) => Outcome::Error(e),
                 (o, _) if opens && r.guest.starts_with(b"/proc/") => match self.proc_snapshot(pid, &r.guest) {

@@ -84,6 +84,48 @@ impl HostFs for TraceeFs<'_> {
     fn readlink(&mut self, host: &[u8]) -> Result<Vec<u8>, Errno> {
         readlink(&self.local(host))
     }
+
+    fn plain_dir(&mut self, host: &[u8]) -> Option<bool> {
+        plain_dir(&self.local(host))
+    }
+}
+
+/// Cleared when the kernel lacks openat2 (before 5.6): resolution then walks.
+static OPENAT2_WORKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// openat2(2): "RESOLVE_NO_SYMLINKS: Disallow resolution of symbolic links during
+/// path resolution": one call says whether a directory path is free of symlinks
+/// (ELOOP if not), where a walk would take one lstat per component.
+pub fn plain_dir(p: &[u8]) -> Option<bool> {
+    use std::sync::atomic::Ordering;
+    if !OPENAT2_WORKS.load(Ordering::Relaxed) {
+        return None;
+    }
+    let c = CString::new(p).ok()?;
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+    let how = OpenHow { flags: (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64, mode: 0, resolve: RESOLVE_NO_SYMLINKS };
+    // SAFETY: openat2 reads `how` (size given) and the C string; the fd is ours.
+    let fd = unsafe {
+        libc::syscall(libc::SYS_openat2, libc::AT_FDCWD, c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+    };
+    if fd < 0 {
+        return match last_errno() {
+            libc::ENOSYS | libc::EPERM => {
+                OPENAT2_WORKS.store(false, Ordering::Relaxed);
+                None
+            }
+            _ => Some(false),
+        };
+    }
+    // SAFETY: closing the fd openat2 just gave us.
+    unsafe { libc::close(fd as i32) };
+    Some(true)
 }
 
 /// Reads up to `len` bytes at `offset` of file `p`.
