@@ -50,6 +50,13 @@ pub fn command() -> Command {
                                kernel refuses the filter."),
                 )
                 .arg(
+                    Arg::new("stats")
+                        .long("stats")
+                        .action(ArgAction::SetTrue)
+                        .help("At exit, print to stderr where the time went: stops by syscall, \
+                               exit stops, translations, lookups, time in the tracer."),
+                )
+                .arg(
                     Arg::new("command")
                         .value_name("COMMAND")
                         .num_args(1..)

@@ -84,7 +84,8 @@ fn run(m: &clap::ArgMatches) -> ExitCode {
     let Ok(argv) = argv else { return fail("an argument contains a NUL byte") };
 
     let seccomp = !(m.get_flag("no-seccomp") || env_flag("PTNIX_NO_SECCOMP"));
-    match ptnix_tracer::run(Options { mapping, seccomp }, &argv) {
+    let stats = m.get_flag("stats");
+    match ptnix_tracer::run(Options { mapping, seccomp, stats }, &argv) {
         Ok(Outcome::Exited(c)) => ExitCode::from(c as u8),
         Ok(Outcome::Signaled(s)) => ExitCode::from(128u8.wrapping_add(s as u8)),
         Err(e) => fail(e),

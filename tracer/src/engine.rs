@@ -4,7 +4,9 @@ use crate::ptrace::{self, Pid, Wait};
 use crate::shortlinks::ShortLinks;
 use crate::spawn::{self, SpawnError};
 use crate::tracee::Tracee;
+use crate::stats::Stats;
 use crate::{kernel, signals};
+use std::time::Instant;
 use hashbrown::HashMap;
 use ptnix_syscalls::bpf;
 use ptnix_syscalls::mapping::Mapping;
@@ -14,6 +16,8 @@ pub struct Options {
     pub mapping: Mapping,
     /// Try the seccomp filter (falls back to pure ptrace if it cannot be installed).
     pub seccomp: bool,
+    /// Print `--stats` at exit.
+    pub stats: bool,
 }
 
 /// How the command ended.
@@ -56,6 +60,7 @@ pub struct Engine {
     /// (thread group, fd) -> directory position at which its synthetic entries were
     /// returned, for filesystems that refuse ptnix's positions (see `dirents`).
     pub(crate) delivered: HashMap<(Pid, i32), u64>,
+    pub(crate) stats: Stats,
     root: Pid,
     outcome: Option<Outcome>,
 }
@@ -75,12 +80,16 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         exe_of: HashMap::new(),
         bound_names: HashMap::new(),
         delivered: HashMap::new(),
+        stats: Stats::new(opts.stats),
         root: spawned.pid,
         outcome: None,
     };
     e.tracees.insert(spawned.pid, Tracee::default());
     let r = e.event_loop();
     e.shortlinks.cleanup();
+    if e.stats.enabled {
+        eprint!("{}", e.stats.report());
+    }
     r
 }
 
@@ -89,11 +98,16 @@ const STOP_SIGNALS: [i32; 4] = [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, lib
 impl Engine {
     fn event_loop(&mut self) -> Result<Outcome, RunError> {
         loop {
-            match ptrace::wait_any().map_err(RunError::Wait)? {
+            let w = ptrace::wait_any().map_err(RunError::Wait)?;
+            let t0 = self.stats.enabled.then(Instant::now);
+            match w {
                 Wait::NoChildren => break,
                 Wait::Exited(pid, code) => self.gone(pid, Outcome::Exited(code)),
                 Wait::Signaled(pid, sig) => self.gone(pid, Outcome::Signaled(sig)),
                 Wait::Stopped(pid, status) => self.stopped(pid, status),
+            }
+            if let Some(t0) = t0 {
+                self.stats.tracer_time += t0.elapsed();
             }
         }
         // The root always reports its end before ECHILD; Exited(0) is never invented.
@@ -134,6 +148,9 @@ impl Engine {
 
         if sig == (libc::SIGTRAP | 0x80) {
             return self.syscall_stop(pid);
+        }
+        if event != libc::PTRACE_EVENT_SECCOMP {
+            self.stats.other += 1;
         }
         match event {
             libc::PTRACE_EVENT_SECCOMP => {

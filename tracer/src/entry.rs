@@ -41,7 +41,10 @@ impl Engine {
         let mut exit = self.tracees.get_mut(&pid).and_then(|t| t.exit.take());
         match verdict {
             Verdict::Pass => {}
-            Verdict::Rewrite(args, values) => match self.write_scratch(pid, &mut regs, args) {
+            Verdict::Rewrite(args, values) => match {
+                self.stats.rewritten += args.len() as u64;
+                self.write_scratch(pid, &mut regs, args)
+            } {
                 Ok(()) => {
                     for (i, v) in values {
                         set_arg(&mut regs, i, v);
@@ -55,6 +58,7 @@ impl Engine {
                 let _ = ptrace::set_regs(pid, &regs);
             }
             Verdict::Exec { path_arg, argv_arg, filename, lead, rest } => {
+                self.stats.rewritten += 1;
                 match self.write_exec(pid, &mut regs, (path_arg, argv_arg), &filename, &lead, &rest) {
                     Ok(()) => {
                         let _ = ptrace::set_regs(pid, &regs);
@@ -73,6 +77,7 @@ impl Engine {
 
     /// Skips the syscall so that it returns `v`.
     fn refuse(&mut self, pid: Pid, regs: &mut Regs, v: i64, exit: &mut Option<ExitWork>) {
+        self.stats.answered += 1;
         skip(regs, v);
         let _ = ptrace::set_regs(pid, regs);
         // In pure-ptrace mode the kernel overwrites rax with -ENOSYS for a skipped
@@ -82,6 +87,10 @@ impl Engine {
 
     fn classify(&mut self, pid: Pid, regs: &mut Regs) -> Verdict {
         let nr = regs.orig_rax;
+        match Sys::from_nr(nr) {
+            Some(s) => *self.stats.entry.entry(s.name()).or_default() += 1,
+            None => self.stats.entry_other += 1,
+        }
         if !self.seccomp {
             // The filter does these checks when it is installed.
             if let Some(v) = self.foreign_abi(pid, regs) {
@@ -205,8 +214,9 @@ impl Engine {
                 None => return resolve::Resolution { outcome: Outcome::Unchanged, guest: Vec::new() },
             }
         };
+        self.stats.resolved += 1;
         let tgid = self.tgid(pid);
-        let mut fs = TraceeFs { tgid, tid: pid, loaders: &mut self.loaders };
+        let mut fs = TraceeFs { tgid, tid: pid, loaders: &mut self.loaders, stats: &mut self.stats };
         resolve::resolve(&self.mapping, &mut fs, &cwd, req)
     }
 
@@ -223,13 +233,14 @@ impl Engine {
             return false;
         }
         if !req.follow_last {
+            self.stats.lone_names += 1;
             return true;
         }
         let fd = dirfd.map(|i| arg(regs, i) as i32).unwrap_or(libc::AT_FDCWD);
         let mut via = if fd == libc::AT_FDCWD { format!("/proc/{pid}/cwd/") } else { format!("/proc/{pid}/fd/{fd}/") }.into_bytes();
         via.extend_from_slice(p);
         let tgid = self.tgid(pid);
-        let mut fs = TraceeFs { tgid, tid: pid, loaders: &mut self.loaders };
+        let mut fs = TraceeFs { tgid, tid: pid, loaders: &mut self.loaders, stats: &mut self.stats };
         !matches!(resolve::HostFs::lstat(&mut fs, &via), Ok(Kind::Symlink | Kind::MagicLink))
     }
 
@@ -368,7 +379,7 @@ impl Engine {
             return self.rewrite_one(pid, regs, p, path, r.outcome);
         }
         let tgid = self.tgid(pid);
-        let mut fs = TraceeFs { tgid, tid: pid, loaders: &mut self.loaders };
+        let mut fs = TraceeFs { tgid, tid: pid, loaders: &mut self.loaders, stats: &mut self.stats };
         let local_target = match resolve::HostFs::lstat(&mut fs, &host) {
             Ok(Kind::MagicLink) => resolve::HostFs::readlink(&mut fs, &host),
             _ => return self.rewrite_one(pid, regs, p, path, r.outcome),

@@ -9,6 +9,7 @@ use ptnix_syscalls::sockaddr;
 
 impl Engine {
     pub(crate) fn exit_stop(&mut self, pid: Pid) {
+        self.stats.exit += 1;
         let work = self.tracees.get_mut(&pid).and_then(|t| t.exit.take());
         if let Some(w) = work {
             if let Ok(mut regs) = ptrace::get_regs(pid) {

@@ -19,6 +19,7 @@ pub struct TraceeFs<'a> {
     /// Loader path -> understands `--argv0`. Store paths never change, so the answer
     /// is kept for the whole run.
     pub loaders: &'a mut HashMap<Vec<u8>, bool>,
+    pub stats: &'a mut crate::stats::Stats,
 }
 
 impl TraceeFs<'_> {
@@ -65,6 +66,7 @@ pub fn readlink(p: &[u8]) -> Result<Vec<u8>, Errno> {
 
 impl HostFs for TraceeFs<'_> {
     fn lstat(&mut self, host: &[u8]) -> Result<Kind, Errno> {
+        self.stats.lstat += 1;
         let local = self.local(host);
         let magic = is_proc_pid_path(&local);
         let c = cstring(local)?;
@@ -82,11 +84,19 @@ impl HostFs for TraceeFs<'_> {
     }
 
     fn readlink(&mut self, host: &[u8]) -> Result<Vec<u8>, Errno> {
+        self.stats.readlink += 1;
         readlink(&self.local(host))
     }
 
     fn plain_dir(&mut self, host: &[u8]) -> Option<bool> {
-        plain_dir(&self.local(host))
+        let r = plain_dir(&self.local(host));
+        match r {
+            Some(true) => self.stats.plain_hits += 1,
+            Some(false) => self.stats.plain_misses += 1,
+            None => {}
+        }
+        self.stats.openat2 += u64::from(r.is_some());
+        r
     }
 }
 
@@ -210,7 +220,8 @@ mod tests {
     #[test]
     fn self_is_the_tracee() {
         let mut loaders = HashMap::new();
-        let fs = TraceeFs { tgid: 10, tid: 11, loaders: &mut loaders };
+        let mut stats = crate::stats::Stats::default();
+        let fs = TraceeFs { tgid: 10, tid: 11, loaders: &mut loaders, stats: &mut stats };
         assert_eq!(fs.local(b"/proc/self/exe"), b"/proc/10/exe");
         assert_eq!(fs.local(b"/proc/self"), b"/proc/10");
         assert_eq!(fs.local(b"/proc/thread-self/fd"), b"/proc/10/task/11/fd");

@@ -17,6 +17,7 @@ pub mod mem;
 pub mod ptrace;
 mod regs;
 mod signals;
+mod stats;
 mod shortlinks;
 pub mod spawn;
 mod tracee;

@@ -1,0 +1,83 @@
+//! `ptnix run --stats`: where the time goes, printed when the command ends.
+
+use hashbrown::HashMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+pub struct Stats {
+    pub enabled: bool,
+    started: Option<Instant>,
+    /// Stops at syscall entry (seccomp or PTRACE_SYSCALL), by syscall name.
+    pub entry: HashMap<&'static str, u64>,
+    /// Entry stops for syscalls ptnix does not handle (pure-ptrace mode sees them all).
+    pub entry_other: u64,
+    pub exit: u64,
+    /// Event, signal and group stops.
+    pub other: u64,
+    /// Path arguments handed to the kernel rewritten.
+    pub rewritten: u64,
+    /// Syscalls answered or refused by ptnix without the kernel.
+    pub answered: u64,
+    pub lone_names: u64,
+    pub resolved: u64,
+    /// Host lookups the resolver made: lstat, readlink, openat2 (directory check).
+    pub lstat: u64,
+    pub readlink: u64,
+    pub openat2: u64,
+    /// openat2 directory checks that found no symlink (the one-call fast path held),
+    /// and those that did not (the resolver then walked component by component).
+    pub plain_hits: u64,
+    pub plain_misses: u64,
+    pub tracer_time: Duration,
+}
+
+impl Stats {
+    pub fn new(enabled: bool) -> Stats {
+        Stats { enabled, started: Some(Instant::now()), ..Stats::default() }
+    }
+
+    pub fn report(&self) -> String {
+        let mut s = String::new();
+        let total_entry: u64 = self.entry.values().sum::<u64>() + self.entry_other;
+        let stops = total_entry + self.exit + self.other;
+        let wall = self.started.map(|t| t.elapsed()).unwrap_or_default();
+        let _ = writeln!(s, "ptnix stats:");
+        let _ = writeln!(
+            s,
+            "  stops: {stops} (syscall entry {total_entry}, exit {}, events/signals {})",
+            self.exit, self.other
+        );
+        let mut by: Vec<(&&str, &u64)> = self.entry.iter().collect();
+        by.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let list: Vec<String> = by.iter().map(|(n, c)| format!("{n} {c}")).collect();
+        let _ = writeln!(s, "  entry stops by syscall: {}", if list.is_empty() { "none".into() } else { list.join(", ") });
+        if self.entry_other > 0 {
+            let _ = writeln!(s, "  entry stops of other syscalls (pure-ptrace mode): {}", self.entry_other);
+        }
+        let _ = writeln!(
+            s,
+            "  translations: {} paths rewritten, {} syscalls answered or refused by ptnix",
+            self.rewritten, self.answered
+        );
+        let _ = writeln!(
+            s,
+            "  resolution: {} resolved, {} lone names without lookup; lookups: {} lstat, {} readlink, {} openat2",
+            self.resolved, self.lone_names, self.lstat, self.readlink, self.openat2
+        );
+        let _ = writeln!(
+            s,
+            "  fast path (openat2 directory checks): {} hits, {} misses (walked)",
+            self.plain_hits, self.plain_misses
+        );
+        let per_stop = if stops > 0 { self.tracer_time.as_nanos() / u128::from(stops) } else { 0 };
+        let _ = writeln!(
+            s,
+            "  time in tracer: {:.1} ms of {:.1} ms wall ({} ns per stop)",
+            self.tracer_time.as_secs_f64() * 1e3,
+            wall.as_secs_f64() * 1e3,
+            per_stop
+        );
+        s
+    }
+}
