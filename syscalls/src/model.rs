@@ -20,8 +20,11 @@ pub enum Node {
 #[derive(Clone, Debug, Default)]
 pub struct ModelFs {
     pub nodes: HashMap<Vec<u8>, Node>,
-    /// Counts lstat and readlink calls (benches and cache tests look at it).
+    /// Counts lstat, readlink and plain_dir calls (benches and tests look at it).
     pub lookups: u64,
+    /// Answer `plain_dir` like openat2(RESOLVE_NO_SYMLINKS) (else: unsupported, as on
+    /// kernels before 5.6).
+    pub plain: bool,
 }
 
 impl ModelFs {
@@ -73,6 +76,22 @@ impl HostFs for ModelFs {
             Some(_) => Err(libc::EINVAL),
             None => Err(libc::ENOENT),
         }
+    }
+
+    fn plain_dir(&mut self, host: &[u8]) -> Option<bool> {
+        if !self.plain {
+            return None;
+        }
+        self.lookups += 1;
+        let mut p = Vec::with_capacity(host.len());
+        for c in crate::path::components(host) {
+            p.push(b'/');
+            p.extend_from_slice(c);
+            if !matches!(self.nodes.get(&p), Some(Node::Dir)) {
+                return Some(false);
+            }
+        }
+        Some(true)
     }
 }
 

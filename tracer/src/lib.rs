@@ -17,9 +17,10 @@ pub mod mem;
 pub mod ptrace;
 mod regs;
 mod signals;
-mod stats;
 mod shortlinks;
 pub mod spawn;
+mod stats;
+pub mod testing;
 mod tracee;
 
 pub use engine::{run, Options, Outcome, RunError};

@@ -3,48 +3,20 @@
 //!
 //! A forked child shares the parent's address layout, so addresses of this process's
 //! statics are valid in the child: the child stops itself and the parent reads and
-//! writes its copy.
+//! writes its copy (see `ptnix_tracer::testing`).
 
-use ptnix_tracer::{mem, ptrace};
+use ptnix_tracer::mem;
+use ptnix_tracer::testing::{kill, stopped_child};
 
 const PAGE: usize = 4096;
 #[repr(align(4096))]
+#[allow(dead_code)] // only its address and bytes are used, through the tracee
 struct Pages([u8; 3 * PAGE]);
 static mut BUF: Pages = Pages([b'x'; 3 * PAGE]);
 
-/// Forks a child that stops itself, seizes it, and waits for the stop.
-fn stopped_child() -> libc::pid_t {
-    // SAFETY: the child only calls async-signal-safe functions, then _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
-        unsafe {
-            if libc::getuid() == 0 {
-                // Tracees never run as root in ptnix's tests.
-                libc::setgid(65534);
-                libc::setuid(65534);
-            }
-            loop {
-                libc::raise(libc::SIGSTOP);
-            }
-        }
-    }
-    ptrace::seize(pid).expect("PTRACE_SEIZE");
-    match ptrace::wait_any().unwrap() {
-        ptrace::Wait::Stopped(p, _) => assert_eq!(p, pid),
-        w => panic!("unexpected {w:?}"),
-    }
-    pid
-}
-
-fn kill(pid: libc::pid_t) {
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    while !matches!(ptrace::wait_any(), Ok(ptrace::Wait::Signaled(..)) | Ok(ptrace::Wait::NoChildren)) {}
-}
-
 fn exercise(pid: libc::pid_t) {
     // A path that crosses a page boundary, ending one byte into the next page.
-    let base = unsafe { std::ptr::addr_of!(BUF) as u64 };
+    let base = std::ptr::addr_of!(BUF) as u64;
     let start = base + PAGE as u64 - 5;
     let path = b"/nix/store/abc\0";
     mem::write(pid, start, path).unwrap();
