@@ -22,13 +22,13 @@ if [ "$(id -u)" = 0 ]; then
     install -m 755 "$ptnix_src" "$work/ptnix"
     install -m 755 "$0" "$work/compare.sh"
     chown -R ptnix-test "$work"
+    trap 'rm -rf "$work"' EXIT
     su ptnix-test -s /bin/bash -c "PTNIX_BIN=$work/ptnix BENCH_WORK=$work bash $work/compare.sh $runs"
-    rc=$?
-    rm -rf "$work"
-    exit $rc
+    exit
 fi
 
 work=${BENCH_WORK:-$(mktemp -d /var/tmp/ptnix-bench.XXXXXX)}
+[ -n "${BENCH_WORK:-}" ] || trap 'rm -rf "$work"' EXIT
 P=$ptnix_src
 S=$work/store
 export NIX_CONFIG="substituters =
@@ -77,7 +77,7 @@ add() { names[n]=$1; cmds[n]=$2; natives[n]=$3; n=$((n+1)); }
 add "find over a store tree ($(find "$S/nix/store/${tree##*/}" | wc -l) files)" "find $tree >/dev/null" "$(host "find $tree >/dev/null")"
 add "ls -lR of it" "ls -lR $tree >/dev/null" "$(host "ls -lR $tree >/dev/null")"
 add "exec a store binary 300 times" "i=0; while [ \$i -lt 300 ]; do $prog/bin/true; i=\$((i+1)); done" ""
-add "gcc -c, 10 compiles, includes in the store" "for i in 1 2 3 4 5 6 7 8 9 10; do gcc -nostdinc -I$inc -I/usr/lib/gcc/x86_64-linux-gnu/12/include -c $work/hello.c -o $work/h.o; done" "$(host "for i in 1 2 3 4 5 6 7 8 9 10; do gcc -nostdinc -I$inc -I/usr/lib/gcc/x86_64-linux-gnu/12/include -c $work/hello.c -o $work/h.o; done")"
+add "gcc -c, 10 compiles, includes in the store" "for i in 1 2 3 4 5 6 7 8 9 10; do gcc -nostdinc -I$inc -I$inc/x86_64-linux-gnu -I/usr/lib/gcc/x86_64-linux-gnu/12/include -c $work/hello.c -o $work/h.o; done" "$(host "for i in 1 2 3 4 5 6 7 8 9 10; do gcc -nostdinc -I$inc -I$inc/x86_64-linux-gnu -I/usr/lib/gcc/x86_64-linux-gnu/12/include -c $work/hello.c -o $work/h.o; done")"
 add "nix-build + nix-store --verify --check-contents" "nix-build --no-out-link $work/drv.nix --argstr n \$RANDOM\$RANDOM >/dev/null 2>&1 && nix-store --verify --check-contents >/dev/null 2>&1" ""
 
 run_in() { # runtime command -> prints milliseconds, or "-" if the runtime is unavailable or failed
@@ -93,7 +93,7 @@ run_in() { # runtime command -> prints milliseconds, or "-" if the runtime is un
     t1=$(date +%s%N)
     echo $(((t1 - t0) / 1000000))
 }
-median() { tr ' ' '\n' | grep -v '^-*$' | sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
+median() { tr ' ' '\n' | { grep -v '^-*$' || true; } | sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
 ratio() { [ "$1" = - ] || [ "$2" = - ] && { echo -; return; }; awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 
 runtimes="native bwrap ptnix ptnix-ptrace proot"
@@ -117,4 +117,3 @@ for ((i = 0; i < n; i++)); do
     for rt in $runtimes; do m[$rt]=$(median <<<"${times[$i,$rt]}"); done
     echo "| ${names[i]} | ${m[native]} | ${m[bwrap]} | ${m[ptnix]} | ${m[ptnix-ptrace]} | ${m[proot]} | $(ratio "${m[ptnix]}" "${m[bwrap]}") | $(ratio "${m[ptnix]}" "${m[proot]}") |"
 done
-[ -n "${BENCH_WORK:-}" ] || rm -rf "$work"

@@ -4,6 +4,7 @@ use crate::ptrace::{self, Pid, Wait};
 use crate::shortlinks::ShortLinks;
 use crate::spawn::{self, SpawnError};
 use crate::tracee::Tracee;
+use crate::fscache::FsCache;
 use crate::stats::Stats;
 use crate::{kernel, signals};
 use std::time::Instant;
@@ -49,8 +50,8 @@ pub struct Engine {
     pub(crate) old_seccomp_order: bool,
     pub(crate) tracees: HashMap<Pid, Tracee>,
     pub(crate) shortlinks: ShortLinks,
-    /// Loader path -> understands `--argv0` (see `hostfs::TraceeFs`).
-    pub(crate) loaders: HashMap<Vec<u8>, bool>,
+    /// Remembered facts about immutable store objects (see `fscache`).
+    pub(crate) cache: FsCache,
     /// Thread group -> guest path of the program, for processes whose loader ptnix
     /// started explicitly: `/proc/PID/exe` names the loader, the guest sees this.
     pub(crate) exe_of: HashMap<Pid, Vec<u8>>,
@@ -70,13 +71,14 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     let filter = opts.seccomp.then(bpf::build_filter);
     let spawned = spawn::spawn(argv, filter.as_deref()).map_err(RunError::Spawn)?;
     signals::forward_to(spawned.pid);
+    let store_dir = opts.mapping.to_host(b"/nix/store");
     let mut e = Engine {
         mapping: opts.mapping,
         seccomp: spawned.seccomp,
         old_seccomp_order: kernel::seccomp_stop_precedes_entry_stop(),
         tracees: HashMap::new(),
         shortlinks: ShortLinks::default(),
-        loaders: HashMap::new(),
+        cache: FsCache::new(&store_dir),
         exe_of: HashMap::new(),
         bound_names: HashMap::new(),
         delivered: HashMap::new(),

@@ -216,7 +216,7 @@ impl Engine {
         };
         self.stats.resolved += 1;
         let tgid = self.tgid(pid);
-        let mut fs = TraceeFs { tgid, tid: pid, loaders: &mut self.loaders, stats: &mut self.stats };
+        let mut fs = TraceeFs { tgid, tid: pid, cache: &mut self.cache, stats: &mut self.stats };
         resolve::resolve(&self.mapping, &mut fs, &cwd, req)
     }
 
@@ -240,7 +240,7 @@ impl Engine {
         let mut via = if fd == libc::AT_FDCWD { format!("/proc/{pid}/cwd/") } else { format!("/proc/{pid}/fd/{fd}/") }.into_bytes();
         via.extend_from_slice(p);
         let tgid = self.tgid(pid);
-        let mut fs = TraceeFs { tgid, tid: pid, loaders: &mut self.loaders, stats: &mut self.stats };
+        let mut fs = TraceeFs { tgid, tid: pid, cache: &mut self.cache, stats: &mut self.stats };
         !matches!(resolve::HostFs::lstat(&mut fs, &via), Ok(Kind::Symlink | Kind::MagicLink))
     }
 
@@ -379,7 +379,7 @@ impl Engine {
             return self.rewrite_one(pid, regs, p, path, r.outcome);
         }
         let tgid = self.tgid(pid);
-        let mut fs = TraceeFs { tgid, tid: pid, loaders: &mut self.loaders, stats: &mut self.stats };
+        let mut fs = TraceeFs { tgid, tid: pid, cache: &mut self.cache, stats: &mut self.stats };
         let local_target = match resolve::HostFs::lstat(&mut fs, &host) {
             Ok(Kind::MagicLink) => resolve::HostFs::readlink(&mut fs, &host),
             _ => return self.rewrite_one(pid, regs, p, path, r.outcome),

@@ -54,7 +54,7 @@ impl Engine {
             }
         };
         let tgid = self.tgid(pid);
-        let mut fs = TraceeFs { tgid, tid: pid, loaders: &mut self.loaders, stats: &mut self.stats };
+        let mut fs = TraceeFs { tgid, tid: pid, cache: &mut self.cache, stats: &mut self.stats };
         let req = ExecRequest {
             filename: &filename,
             argv0: &argv0,

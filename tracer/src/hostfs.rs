@@ -6,7 +6,6 @@
 
 use crate::ptrace::{last_errno, Pid};
 use ptnix_syscalls::path::{has_prefix, parse_decimal, PATH_MAX};
-use hashbrown::HashMap;
 use ptnix_syscalls::exec::ExecFs;
 use ptnix_syscalls::resolve::{HostFs, Kind};
 use ptnix_syscalls::Errno;
@@ -16,9 +15,7 @@ use std::os::unix::ffi::OsStrExt;
 pub struct TraceeFs<'a> {
     pub tgid: Pid,
     pub tid: Pid,
-    /// Loader path -> understands `--argv0`. Store paths never change, so the answer
-    /// is kept for the whole run.
-    pub loaders: &'a mut HashMap<Vec<u8>, bool>,
+    pub cache: &'a mut crate::fscache::FsCache,
     pub stats: &'a mut crate::stats::Stats,
 }
 
@@ -89,9 +86,17 @@ impl HostFs for TraceeFs<'_> {
     }
 
     fn plain_dir(&mut self, host: &[u8]) -> Option<bool> {
-        let r = plain_dir(&self.local(host));
+        let local = self.local(host);
+        if self.cache.plain_known(&local) {
+            self.stats.cache_hits += 1;
+            return Some(true);
+        }
+        let r = plain_dir(&local);
         match r {
-            Some(true) => self.stats.plain_hits += 1,
+            Some(true) => {
+                self.stats.plain_hits += 1;
+                self.cache.remember_plain(&local);
+            }
             Some(false) => self.stats.plain_misses += 1,
             None => {}
         }
@@ -191,7 +196,7 @@ impl ExecFs for TraceeFs<'_> {
     }
 
     fn loader_has_argv0(&mut self, host: &[u8]) -> bool {
-        if let Some(&b) = self.loaders.get(host) {
+        if let Some(&b) = self.cache.loaders.get(host) {
             return b;
         }
         // glibc's ld.so (2.33+) and musl's list "--argv0" among their options; older
@@ -199,7 +204,7 @@ impl ExecFs for TraceeFs<'_> {
         let local = self.local(host);
         let has = std::fs::read(std::ffi::OsStr::from_bytes(&local))
             .is_ok_and(|c| memchr::memmem::find(&c, b"--argv0").is_some());
-        self.loaders.insert(host.to_vec(), has);
+        self.cache.loaders.insert(host.to_vec(), has);
         has
     }
 }
@@ -219,9 +224,9 @@ mod tests {
 
     #[test]
     fn self_is_the_tracee() {
-        let mut loaders = HashMap::new();
+        let mut cache = crate::fscache::FsCache::default();
         let mut stats = crate::stats::Stats::default();
-        let fs = TraceeFs { tgid: 10, tid: 11, loaders: &mut loaders, stats: &mut stats };
+        let fs = TraceeFs { tgid: 10, tid: 11, cache: &mut cache, stats: &mut stats };
         assert_eq!(fs.local(b"/proc/self/exe"), b"/proc/10/exe");
         assert_eq!(fs.local(b"/proc/self"), b"/proc/10");
         assert_eq!(fs.local(b"/proc/thread-self/fd"), b"/proc/10/task/11/fd");

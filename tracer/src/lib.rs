@@ -10,6 +10,7 @@ mod engine;
 mod entry;
 mod exec;
 mod exit;
+mod fscache;
 mod procfiles;
 pub mod hostfs;
 pub mod kernel;

@@ -53,7 +53,7 @@ impl Engine {
             return None;
         }
         let tgid = self.tgid(pid);
-        let fs = TraceeFs { tgid, tid: pid, loaders: &mut self.loaders, stats: &mut self.stats };
+        let fs = TraceeFs { tgid, tid: pid, cache: &mut self.cache, stats: &mut self.stats };
         let text = std::fs::read(std::ffi::OsStr::from_bytes(&fs.local(guest))).ok()?;
         let rewritten = self.guest_maps(&text);
         Some(self.shortlinks.snapshot(&rewritten))

@@ -29,6 +29,8 @@ pub struct Stats {
     /// and those that did not (the resolver then walked component by component).
     pub plain_hits: u64,
     pub plain_misses: u64,
+    /// Directory checks answered from memory (immutable store objects, `fscache`).
+    pub cache_hits: u64,
     pub tracer_time: Duration,
 }
 
@@ -67,8 +69,11 @@ impl Stats {
         );
         let _ = writeln!(
             s,
-            "  fast path (openat2 directory checks): {} hits, {} misses (walked)",
-            self.plain_hits, self.plain_misses
+            "  directory checks: cache {} hits, {} misses (openat2: {} found no symlink, {} walked)",
+            self.cache_hits,
+            self.plain_hits + self.plain_misses,
+            self.plain_hits,
+            self.plain_misses
         );
         let per_stop = if stops > 0 { self.tracer_time.as_nanos() / u128::from(stops) } else { 0 };
         let _ = writeln!(
