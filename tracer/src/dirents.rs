@@ -140,7 +140,10 @@ impl Engine {
         if n == 0 {
             return Some(-i64::from(libc::EINVAL));
         }
-        mem::write(pid, buf, &records).ok()?;
+        if mem::write(pid, buf, &records).is_err() {
+            // There is a record to return and nowhere to put it: the kernel says EFAULT.
+            return Some(-i64::from(libc::EFAULT));
+        }
         let mut insn = [0u8; 2];
         let tgid = self.tgid(pid);
         if mem::read(pid, regs.rip.wrapping_sub(2), &mut insn).is_err() || insn != SYSCALL_INSN {
