@@ -109,16 +109,18 @@ impl Mapping {
         &self.binds
     }
 
-    /// The bind that serves absolute guest path `guest`.
+    /// The bind that serves absolute guest path `guest` (the root bind for anything
+    /// else: a relative or empty path names no bind).
     pub fn bind_of(&self, guest: &[u8]) -> &Bind {
-        self.binds
-            .iter()
-            .find(|b| has_prefix(guest, &b.guest))
-            .expect("the root bind matches every absolute path")
+        let root = self.binds.last().expect("the root bind is always present");
+        self.binds.iter().find(|b| has_prefix(guest, &b.guest)).unwrap_or(root)
     }
 
     /// Splits `guest` into the host prefix of its bind and the rest (empty or `/...`).
     fn split<'a>(&'a self, guest: &'a [u8]) -> (&'a [u8], &'a [u8]) {
+        if guest.first() != Some(&b'/') {
+            return (b"", guest); // not a guest path: nothing to map
+        }
         let b = self.bind_of(guest);
         let rest = &guest[b.guest.len()..];
         if b.guest == b"/" {
@@ -205,6 +207,16 @@ mod tests {
         assert!(m.maps_to(b"/usr", b"/usr"));
         assert!(m.maps_to(b"/", b"/"));
         assert!(!m.maps_to(b"/nix", b"/nix"));
+    }
+
+    /// Found by the e2e suite: readlink("") made ptnix map an empty guest path, and a
+    /// panic there killed every tracee.
+    #[test]
+    fn non_absolute_paths_do_not_panic() {
+        let m = store();
+        assert_eq!(m.to_host(b""), b"/");
+        assert_eq!(m.to_host(b"rel"), b"rel");
+        assert!(!m.maps_to(b"", b"/x"));
     }
 
     #[test]

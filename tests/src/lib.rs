@@ -19,6 +19,8 @@
 pub mod cprog;
 pub mod env;
 pub mod fixture;
+pub mod nixenv;
+pub mod nixstore;
 pub mod parity;
 pub mod prereq;
 pub mod run;

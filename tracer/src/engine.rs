@@ -3,7 +3,7 @@
 use crate::ptrace::{self, Pid, Wait};
 use crate::shortlinks::ShortLinks;
 use crate::spawn::{self, SpawnError};
-use crate::tracee::Tracee;
+use crate::tracee::{LoaderRun, Tracee};
 use crate::fscache::FsCache;
 use crate::stats::Stats;
 use crate::{kernel, signals};
@@ -54,7 +54,7 @@ pub struct Engine {
     pub(crate) cache: FsCache,
     /// Thread group -> guest path of the program, for processes whose loader ptnix
     /// started explicitly: `/proc/PID/exe` names the loader, the guest sees this.
-    pub(crate) exe_of: HashMap<Pid, Vec<u8>>,
+    pub(crate) exe_of: HashMap<Pid, LoaderRun>,
     /// Host socket path -> the name the tracee bound it with. getsockname and
     /// getpeername return the name as bound, not the resolved host path.
     pub(crate) bound_names: HashMap<Vec<u8>, Vec<u8>>,
@@ -168,10 +168,12 @@ impl Engine {
                     self.tracees.entry(child).or_default();
                     // A new process runs the same program as its parent until it
                     // execs. (A new thread shares its parent's thread group.)
-                    if event != libc::PTRACE_EVENT_CLONE {
+                    // The child may have run, and exec'ed, before this event came.
+                    let exec_seen = self.tracees.get(&child).is_some_and(|t| t.exec_seen);
+                    if event != libc::PTRACE_EVENT_CLONE && !exec_seen {
                         let tgid = self.tgid(pid);
                         if let Some(exe) = self.exe_of.get(&tgid).cloned() {
-                            self.exe_of.insert(child, exe);
+                            self.exe_of.entry(child).or_insert(exe);
                         }
                     }
                 }
@@ -199,6 +201,17 @@ impl Engine {
         }
     }
 
+    /// Processes the stop `pid` has already reported, if any, before ptnix answers
+    /// another tracee about it: that tracee's syscall may have been made after it.
+    pub(crate) fn process_pending(&mut self, pid: Pid) {
+        match ptrace::wait_pid_nohang(pid) {
+            Some(Wait::Stopped(p, status)) => self.stopped(p, status),
+            Some(Wait::Exited(p, code)) => self.gone(p, Outcome::Exited(code)),
+            Some(Wait::Signaled(p, sig)) => self.gone(p, Outcome::Signaled(sig)),
+            _ => {}
+        }
+    }
+
     /// execve succeeded. If a non-leader thread called it, the kernel has killed the
     /// other threads and given the caller the leader's tid; PTRACE_GETEVENTMSG says
     /// which tid it had. Its state moves to the leader's tid.
@@ -218,6 +231,7 @@ impl Engine {
         };
         let t = self.tracees.entry(pid).or_default();
         t.tgid = Some(pid);
+        t.exec_seen = true;
         t.scratch = None;
         t.exit = None;
         t.skip_entry_stop = false;

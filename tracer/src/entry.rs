@@ -368,6 +368,9 @@ impl Engine {
             Ok(p) => p,
             Err(e) => return fail(e),
         };
+        if path.is_empty() {
+            return Verdict::Pass; // ENOENT, or readlinkat(fd, "") of an O_PATH symlink
+        }
         let req = Request { path: &path, follow_last: false, names_entry: false, ..Default::default() };
         let r = self.resolve(pid, regs, dirfd, req);
         let host = match &r.outcome {

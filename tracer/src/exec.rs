@@ -6,10 +6,11 @@
 
 use crate::engine::Engine;
 use crate::entry::{fail, Verdict, RED_ZONE};
-use crate::hostfs::TraceeFs;
+use crate::hostfs::{self, TraceeFs};
 use crate::mem;
 use crate::ptrace::{Pid, Regs};
 use crate::regs::{arg, set_arg};
+use crate::tracee::LoaderRun;
 use ptnix_syscalls::exec::{self, ExecOutcome, ExecRequest};
 use ptnix_syscalls::path::parse_decimal;
 use ptnix_syscalls::table::PathArg;
@@ -42,9 +43,16 @@ impl Engine {
             Ok(f) => f,
             Err(e) => return fail(e),
         };
-        // execve("/proc/self/exe") re-executes the program, not its loader.
-        let filename = self.exe_redirect(pid, &path).unwrap_or_else(|| path.clone());
         let dirfd = a.dirfd.map(|i| arg(regs, i) as i32).unwrap_or(libc::AT_FDCWD);
+        // fexecve: execveat(fd, "", .., AT_EMPTY_PATH) runs the open file. The kernel
+        // would look for its loader on the host: run it by its guest path instead.
+        let from_fd = path.is_empty() && dirfd != libc::AT_FDCWD && arg(regs, 4) & AT_EMPTY_PATH != 0;
+        let fd_path = if from_fd { self.fd_guest_path(pid, dirfd) } else { None };
+        if from_fd && fd_path.is_none() {
+            return Verdict::Pass;
+        }
+        // execve("/proc/self/exe") re-executes the program, not its loader.
+        let filename = fd_path.or_else(|| self.exe_redirect(pid, &path)).unwrap_or_else(|| path.clone());
         let cwd = if filename.first() == Some(&b'/') || filename.is_empty() {
             b"/".to_vec()
         } else {
@@ -63,7 +71,7 @@ impl Engine {
             follow_last,
         };
         let plan = match exec::plan(&self.mapping, &mut fs, req) {
-            ExecOutcome::Unchanged if filename == path => return Verdict::Pass,
+            ExecOutcome::Unchanged if filename == path || from_fd => return Verdict::Pass,
             ExecOutcome::Unchanged => {
                 let mut f = filename;
                 f.push(0);
@@ -73,7 +81,11 @@ impl Engine {
             ExecOutcome::Plan(p) => p,
         };
         if let Some(t) = self.tracees.get_mut(&pid) {
-            t.pending_exe = plan.exe.clone();
+            t.pending_exe = plan.exe.clone().map(|program| LoaderRun {
+                program,
+                loader: plan.filename.clone(),
+                argv: plan.lead[..loader_args(&plan.lead)].to_vec(),
+            });
             t.pending_execfn = Some((plan.filename.clone(), path.clone()));
         }
         let mut filename = match self.fit(plan.filename) {
@@ -133,7 +145,9 @@ impl Engine {
         let rest = path.strip_prefix(b"/proc/")?;
         let parts: Vec<&[u8]> = rest.split(|&b| b == b'/').collect();
         let who = match parts.as_slice() {
-            [b"self", b"exe"] | [b"thread-self", b"exe"] => return Some(self.tgid(pid)),
+            [b"self" | b"thread-self", b"exe"] | [b"self" | b"thread-self", b"task", _, b"exe"] => {
+                return Some(self.tgid(pid))
+            }
             [n, b"exe"] | [n, b"task", _, b"exe"] => parse_decimal(n)? as Pid,
             _ => return None,
         };
@@ -142,17 +156,98 @@ impl Engine {
 
     /// The program's guest path if `path` is the exe link of a process that ptnix
     /// started through its loader.
+    ///
+    /// The record must still hold when it is read: another tracee's exec (or fork) may
+    /// have happened without ptnix having processed its stop yet. So the owner's
+    /// pending stop is processed first, and a record counts only while the kernel's
+    /// own `/proc/PID/exe` still names the loader it describes. A child that forked
+    /// but whose fork event is not yet processed has no record: its parent's counts
+    /// (same loader).
     pub(crate) fn exe_redirect(&mut self, pid: Pid, path: &[u8]) -> Option<Vec<u8>> {
         if !path.starts_with(b"/proc/") {
             return None;
         }
         let owner = self.proc_exe_owner(pid, path)?;
-        self.exe_of.get(&owner).cloned()
+        if owner != pid && self.tracees.contains_key(&owner) {
+            self.process_pending(owner);
+        }
+        let real = hostfs::readlink(format!("/proc/{owner}/exe").as_bytes()).ok()?;
+        let run = match self.exe_of.get(&owner) {
+            Some(r) => r.clone(),
+            None => self.exe_of.get(&parent_of(owner)?)?.clone(),
+        };
+        if run.loader != real {
+            return None;
+        }
+        // The same loader may have just started another program, with the exec stop
+        // still unprocessed: the command line the kernel now shows says which. While
+        // the kernel is still setting up the new image (after the old files and the
+        // executable are gone, before the arguments are in place) the command line is
+        // empty: the exec ptnix planned at that execve's entry is the one in progress.
+        let cmdline = std::fs::read(format!("/proc/{owner}/cmdline")).unwrap_or_default();
+        let argv: Vec<Vec<u8>> = cmdline.split(|&b| b == 0).map(<[u8]>::to_vec).collect();
+        let pending = self.tracees.get(&owner).and_then(|t| t.pending_exe.clone());
+        let starts_with = |r: &LoaderRun| argv.len() > r.argv.len() && argv[..r.argv.len()] == r.argv[..];
+        if cmdline.is_empty() {
+            return Some(pending.filter(|p| p.loader == real).unwrap_or(run).program);
+        }
+        if starts_with(&run) {
+            return Some(run.program);
+        }
+        if let Some(p) = pending.filter(|p| p.loader == real && starts_with(p)) {
+            return Some(p.program);
+        }
+        if argv[0] != run.argv[0] {
+            // Rewritten by the program itself (setproctitle): the record holds.
+            return Some(run.program);
+        }
+        let given = argv[loader_args(&argv) - 1].clone();
+        self.guest_program(owner, &given)
+    }
+
+    /// The canonical guest path of `name` as process `owner` would find it.
+    fn guest_program(&mut self, owner: Pid, name: &[u8]) -> Option<Vec<u8>> {
+        let cwd = if name.first() == Some(&b'/') {
+            b"/".to_vec()
+        } else {
+            self.mapping.to_guest(&hostfs::readlink(format!("/proc/{owner}/cwd").as_bytes()).ok()?)
+        };
+        let tgid = self.tgid(owner);
+        let mut fs = TraceeFs { tgid, tid: owner, cache: &mut self.cache, stats: &mut self.stats };
+        let req = ptnix_syscalls::resolve::Request { path: name, follow_last: true, ..Default::default() };
+        let r = ptnix_syscalls::resolve::resolve(&self.mapping, &mut fs, &cwd, req);
+        (!matches!(r.outcome, ptnix_syscalls::resolve::Outcome::Error(_))).then_some(r.guest)
+    }
+
+    /// The guest path of the file open at `fd`, if it has one (not a pipe, not deleted).
+    fn fd_guest_path(&self, pid: Pid, fd: i32) -> Option<Vec<u8>> {
+        let host = hostfs::readlink(format!("/proc/{pid}/fd/{fd}").as_bytes()).ok()?;
+        (host.first() == Some(&b'/') && !host.ends_with(b" (deleted)")).then(|| self.mapping.to_guest(&host))
     }
 }
 
 /// auxv entry type of the filename execve was given (linux/auxvec.h).
 const AT_EXECFN: u64 = 31;
+/// execveat flag: run the file open at dirfd.
+const AT_EMPTY_PATH: u64 = libc::AT_EMPTY_PATH as u64;
+
+/// How many leading arguments of a loader invocation are the loader's own, up to and
+/// including the program: `LOADER --argv0 NAME PROGRAM` or `LOADER PROGRAM`.
+fn loader_args(lead: &[Vec<u8>]) -> usize {
+    if lead.get(1).map(Vec::as_slice) == Some(b"--argv0") {
+        4
+    } else {
+        2
+    }
+}
+
+/// The parent process of `pid` (PPid in /proc/PID/status).
+fn parent_of(pid: Pid) -> Option<Pid> {
+    let s = std::fs::read(format!("/proc/{pid}/status")).ok()?;
+    let line = s.split(|&b| b == b'\n').find(|l| l.starts_with(b"PPid:"))?;
+    let digits: Vec<u8> = line[5..].iter().copied().filter(u8::is_ascii_digit).collect();
+    parse_decimal(&digits).map(|n| n as Pid)
+}
 
 impl Engine {
     /// After a successful exec: AT_EXECFN points at the filename the kernel got, a

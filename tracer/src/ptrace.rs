@@ -110,6 +110,23 @@ pub enum Wait {
     NoChildren,
 }
 
+/// A stop or death `pid` has already reported, without waiting for one.
+pub fn wait_pid_nohang(pid: Pid) -> Option<Wait> {
+    let mut status = 0;
+    // SAFETY: waitpid writes the status int.
+    let r = unsafe { libc::waitpid(pid, &mut status, libc::__WALL | libc::WNOHANG) };
+    if r <= 0 {
+        return None;
+    }
+    Some(if libc::WIFEXITED(status) {
+        Wait::Exited(r, libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        Wait::Signaled(r, libc::WTERMSIG(status))
+    } else {
+        Wait::Stopped(r, status)
+    })
+}
+
 pub fn wait_any() -> Result<Wait, i32> {
     let mut status = 0;
     loop {

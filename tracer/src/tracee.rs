@@ -4,6 +4,18 @@ use crate::dirents::Listing;
 use crate::ptrace::{Pid, Regs};
 use ptnix_syscalls::dirent::Format;
 
+/// A program that ptnix started through its loader (see `exec`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoaderRun {
+    /// The program's guest path: what `/proc/PID/exe` must show.
+    pub program: Vec<u8>,
+    /// The loader's host path: what `/proc/PID/exe` does show while this holds.
+    pub loader: Vec<u8>,
+    /// The loader's argv as ptnix wrote it (`LOADER [--argv0 NAME] PROGRAM`), which
+    /// `/proc/PID/cmdline` starts with right after the exec.
+    pub argv: Vec<Vec<u8>>,
+}
+
 /// Work left for the syscall-exit stop.
 pub enum ExitWork {
     /// Set the return value (pure-ptrace mode: a skipped syscall returns this).
@@ -46,9 +58,12 @@ pub struct Tracee {
     /// Seccomp mode on kernels before 4.8: an entry stop will come before the exit stop.
     pub skip_entry_stop: bool,
     pub scratch: Option<Scratch>,
-    /// Set at an execve entry that starts a loader explicitly: the program's guest
-    /// path, which becomes the process's `/proc/PID/exe` if the exec succeeds.
-    pub pending_exe: Option<Vec<u8>>,
+    /// Set at an execve entry that starts a loader explicitly: what becomes the
+    /// process's `/proc/PID/exe` if the exec succeeds.
+    pub pending_exe: Option<LoaderRun>,
+    /// This thread group has exec'ed since ptnix first saw it: a fork event that is
+    /// processed late must not give it its parent's program.
+    pub exec_seen: bool,
     /// Set at an execve entry whose filename ptnix rewrote: (the host filename given
     /// to the kernel, the filename the tracee passed). The kernel records the former
     /// as AT_EXECFN; natively it would be the latter.
