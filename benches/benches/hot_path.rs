@@ -88,7 +88,7 @@ fn exec_lookup(c: &mut Criterion) {
     fs.plain = true;
     c.bench_function("exec/plan_store_script", |b| {
         b.iter(|| {
-            plan(&map, &mut fs, ExecRequest { filename: black_box(b"/nix/store/s/bin/script"), argv0: b"script", cwd: b"/home/u", cwd_relative: true, follow_last: true })
+            plan(&map, &mut fs, ExecRequest { filename: black_box(b"/nix/store/s/bin/script"), argv0: b"script", cwd: b"/home/u", cwd_relative: true, follow_last: true, fd_name: None })
         })
     });
 }

@@ -11,7 +11,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let mut fs = ModelFs::new();
     fs.file("/s/nix/store/p/bin/prog", a).file("/s/nix/store/p/bin/interp", b).file("/s/nix/store/l/ld.so", c).dir("/home/u");
     let map = Mapping::for_store(b"/s").unwrap();
-    let req = ExecRequest { filename: b"/nix/store/p/bin/prog", argv0: b"prog", cwd: b"/home/u", cwd_relative: true, follow_last: true };
+    let req = ExecRequest { filename: b"/nix/store/p/bin/prog", argv0: b"prog", cwd: b"/home/u", cwd_relative: true, follow_last: true, fd_name: None };
     if let ExecOutcome::Plan(p) = plan(&map, &mut fs, req) {
         assert!(!p.lead.is_empty());
         assert!(!p.filename.is_empty());

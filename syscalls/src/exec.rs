@@ -66,6 +66,10 @@ pub struct ExecRequest<'a> {
     pub cwd_relative: bool,
     /// Follow a symlink in the last component (execveat AT_SYMLINK_NOFOLLOW: no).
     pub follow_last: bool,
+    /// fexecve (execveat with AT_EMPTY_PATH): the kernel has the file open already and
+    /// calls it this (`/dev/fd/N`); `filename` is its guest path, which only a loader
+    /// that must open the program needs.
+    pub fd_name: Option<&'a [u8]>,
 }
 
 /// The `#!` line (if any) and the ELF interpreter of a host file.
@@ -109,15 +113,17 @@ pub fn plan(map: &Mapping, fs: &mut impl ExecFs, req: ExecRequest<'_>) -> ExecOu
             ExecOutcome::Unchanged
         }
     };
-    for _depth in 0..=MAX_DEPTH {
+    for depth in 0..=MAX_DEPTH {
         if cur.is_empty() {
             return finish(needs, cur, lead); // ENOENT (or AT_EMPTY_PATH) from the kernel
         }
         let r = resolve::resolve(map, fs, req.cwd, Request { path: &cur, follow_last: follow, names_entry: false, ..Default::default() });
+        let by_fd = depth == 0 && req.fd_name.is_some();
         let host = match r.outcome {
             Outcome::Unchanged => map.to_host(&r.guest),
             Outcome::Host(h) => {
-                needs = true;
+                // A file the kernel already has open needs no path.
+                needs |= !by_fd;
                 h
             }
             Outcome::Error(e) => return ExecOutcome::Error(e),
@@ -135,7 +141,10 @@ pub fn plan(map: &Mapping, fs: &mut impl ExecFs, req: ExecRequest<'_>) -> ExecOu
             Ok(sb) => {
                 let mut next = vec![sb.interpreter.clone()];
                 next.extend(sb.arg);
-                next.push(name_for(&cur, &r.guest, cwd_relative));
+                next.push(match req.fd_name {
+                    Some(n) if depth == 0 => n.to_vec(),
+                    _ => name_for(&cur, &r.guest, cwd_relative),
+                });
                 next.extend(lead.drain(1..));
                 lead = next;
                 cur = sb.interpreter;
@@ -206,6 +215,7 @@ mod tests {
             cwd: b"/home/u/work",
             cwd_relative: true,
             follow_last: true,
+            fd_name: None,
         };
         plan(&m, &mut fs(), req)
     }
@@ -275,7 +285,7 @@ mod tests {
         f.dir("/s/nix/store/d");
         f.file("/s/nix/store/s/bin/dir-interp", b"#!/nix/store/d\n");
         for (path, e) in [("/nix/store/d", libc::EACCES), ("/nix/store/s/bin/dir-interp", libc::EACCES)] {
-            let req = ExecRequest { filename: path.as_bytes(), argv0: b"x", cwd: b"/", cwd_relative: true, follow_last: true };
+            let req = ExecRequest { filename: path.as_bytes(), argv0: b"x", cwd: b"/", cwd_relative: true, follow_last: true, fd_name: None };
             assert_eq!(plan(&m, &mut f, req), ExecOutcome::Error(e), "{path}");
         }
     }
@@ -290,7 +300,7 @@ mod tests {
     #[test]
     fn relative_names_keep_a_slash() {
         let m = Mapping::for_store(b"/s").unwrap();
-        let req = ExecRequest { filename: b"bash", argv0: b"bash", cwd: b"/nix/store/bash/bin", cwd_relative: true, follow_last: true };
+        let req = ExecRequest { filename: b"bash", argv0: b"bash", cwd: b"/nix/store/bash/bin", cwd_relative: true, follow_last: true, fd_name: None };
         let ExecOutcome::Plan(p) = plan(&m, &mut fs(), req) else { panic!() };
         assert_eq!(p.lead.last().unwrap(), b"./bash");
     }

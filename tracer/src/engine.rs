@@ -182,6 +182,7 @@ impl Engine {
             libc::PTRACE_EVENT_EXEC => {
                 self.exec_event(pid);
                 self.fix_execfn(pid);
+                self.fix_at_base(pid);
                 self.resume(pid, 0);
             }
             libc::PTRACE_EVENT_STOP => {

@@ -48,6 +48,7 @@ impl Engine {
         // would look for its loader on the host: run it by its guest path instead.
         let from_fd = path.is_empty() && dirfd != libc::AT_FDCWD && arg(regs, 4) & AT_EMPTY_PATH != 0;
         let fd_path = if from_fd { self.fd_guest_path(pid, dirfd) } else { None };
+        let fd_name = format!("/dev/fd/{dirfd}").into_bytes();
         if from_fd && fd_path.is_none() {
             return Verdict::Pass;
         }
@@ -69,6 +70,7 @@ impl Engine {
             cwd: &cwd,
             cwd_relative: dirfd == libc::AT_FDCWD,
             follow_last,
+            fd_name: from_fd.then_some(fd_name.as_slice()),
         };
         let plan = match exec::plan(&self.mapping, &mut fs, req) {
             ExecOutcome::Unchanged if filename == path || from_fd => return Verdict::Pass,
@@ -249,7 +251,57 @@ fn parent_of(pid: Pid) -> Option<Pid> {
     parse_decimal(&digits).map(|n| n as Pid)
 }
 
+/// auxv entry types (linux/auxvec.h).
+const AT_NULL: u64 = 0;
+const AT_BASE: u64 = 7;
+const AT_ENTRY: u64 = 9;
+
+fn auxv_pairs(raw: &[u8]) -> impl Iterator<Item = (u64, u64)> + '_ {
+    raw.chunks_exact(16)
+        .map(|e| (u64::from_ne_bytes(e[..8].try_into().unwrap()), u64::from_ne_bytes(e[8..].try_into().unwrap())))
+        .take_while(|&(t, _)| t != AT_NULL)
+}
+
 impl Engine {
+    /// After an exec through an explicitly started loader: the kernel ran the loader
+    /// as the program, so AT_BASE (where the loader is mapped) is 0. glibc's loader
+    /// fixes AT_PHDR, AT_ENTRY and AT_EXECFN for the program, not AT_BASE: ptnix sets
+    /// it to the loader's load address (its AT_ENTRY less its ELF entry point), as the
+    /// kernel would have. The auxv lies on the new stack after argv and envp; it is
+    /// found by its contents, which /proc/PID/auxv gives.
+    pub(crate) fn fix_at_base(&mut self, pid: Pid) {
+        let Some(run) = self.exe_of.get(&pid).cloned() else { return };
+        let Ok(auxv) = std::fs::read(format!("/proc/{pid}/auxv")) else { return };
+        let Some(entry) = auxv_pairs(&auxv).find(|&(t, _)| t == AT_ENTRY).map(|(_, v)| v) else { return };
+        if auxv_pairs(&auxv).find(|&(t, _)| t == AT_BASE) != Some((AT_BASE, 0)) {
+            return;
+        }
+        let Ok(ehdr) = hostfs::read_at(&run.loader, 0, 64) else { return };
+        if ehdr.len() < 32 || &ehdr[..4] != b"\x7fELF" {
+            return;
+        }
+        let e_entry = u64::from_ne_bytes(ehdr[24..32].try_into().unwrap());
+        let Ok(regs) = crate::ptrace::get_regs(pid) else { return };
+        // The stack from %rsp up: argc, argv, envp, auxv, then strings. 64 KiB holds
+        // the vectors of any ordinary environment; read page by page to the stack's top.
+        let mut stack = Vec::new();
+        let mut at = regs.rsp;
+        while stack.len() < 64 * 1024 {
+            let n = (4096 - at % 4096) as usize;
+            let mut page = vec![0u8; n];
+            if mem::read(pid, at, &mut page).is_err() {
+                break;
+            }
+            stack.extend_from_slice(&page);
+            at += n as u64;
+        }
+        let used = auxv.len() - auxv.len() % 16;
+        let Some(off) = memchr::memmem::find(&stack, &auxv[..used]) else { return };
+        let Some(i) = auxv_pairs(&auxv).position(|(t, _)| t == AT_BASE) else { return };
+        let slot = regs.rsp + (off + 16 * i + 8) as u64;
+        let _ = mem::write(pid, slot, &entry.wrapping_sub(e_entry).to_ne_bytes());
+    }
+
     /// After a successful exec: AT_EXECFN points at the filename the kernel got, a
     /// host path, at the top of the new stack. If the name the tracee passed is not
     /// longer, it is written over it in place, as the kernel would have recorded it.
@@ -259,11 +311,7 @@ impl Engine {
             return;
         }
         let Ok(auxv) = std::fs::read(format!("/proc/{pid}/auxv")) else { return };
-        let addr = auxv
-            .chunks_exact(16)
-            .map(|e| (u64::from_ne_bytes(e[..8].try_into().unwrap()), u64::from_ne_bytes(e[8..].try_into().unwrap())))
-            .find(|&(t, _)| t == AT_EXECFN)
-            .map(|(_, v)| v);
+        let addr = auxv_pairs(&auxv).find(|&(t, _)| t == AT_EXECFN).map(|(_, v)| v);
         let Some(addr) = addr else { return };
         let mut seen = vec![0u8; host.len() + 1];
         if mem::read(pid, addr, &mut seen).is_err() || seen[..host.len()] != host[..] || seen[host.len()] != 0 {
