@@ -26,6 +26,12 @@ pub fn command() -> Command {
         .arg_required_else_help(true)
         .after_help(EXAMPLES)
         .subcommand(
+            Command::new("doctor")
+                .about("Check whether ptnix can work on this host, and how well (exit 1 if it cannot)")
+                .arg(Arg::new("quiet").long("quiet").short('q').action(ArgAction::SetTrue).help("Print nothing; only the exit status"))
+                .arg(Arg::new("store").long("store").value_name("DIR").help(STORE_HELP).value_parser(clap::value_parser!(std::ffi::OsString))),
+        )
+        .subcommand(
             Command::new("run")
                 .about("Run COMMAND (default: $SHELL) with the store at /nix")
                 .after_help(EXAMPLES)

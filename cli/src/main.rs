@@ -1,6 +1,7 @@
 //! `ptnix`: run a command with a user-owned store shown at /nix.
 
 mod args;
+mod doctor;
 mod store;
 
 use ptnix_syscalls::mapping::Mapping;
@@ -35,6 +36,10 @@ fn main() -> ExitCode {
     };
     match matches.subcommand() {
         Some(("run", m)) => run(m),
+        Some(("doctor", m)) => match store::choose(m.get_one::<OsString>("store")) {
+            Ok(root) => ExitCode::from(doctor::run(m.get_flag("quiet"), &root)),
+            Err(e) => fail(e),
+        },
         _ => fail("unknown subcommand"),
     }
 }

@@ -15,6 +15,7 @@ mod procfiles;
 pub mod hostfs;
 pub mod kernel;
 pub mod mem;
+pub mod probe;
 pub mod ptrace;
 mod regs;
 mod signals;
