@@ -26,6 +26,12 @@ pub fn command() -> Command {
         .arg_required_else_help(true)
         .after_help(EXAMPLES)
         .subcommand(
+            Command::new("completions")
+                .about("Print a shell completion script (e.g. `ptnix completions bash > ~/.local/share/bash-completion/completions/ptnix`)")
+                .arg(Arg::new("shell").required(true).value_parser(clap::value_parser!(clap_complete::Shell))),
+        )
+        .subcommand(Command::new("man").about("Print the man page (roff): `ptnix man | man -l -`"))
+        .subcommand(
             Command::new("doctor")
                 .about("Check whether ptnix can work on this host, and how well (exit 1 if it cannot)")
                 .arg(Arg::new("quiet").long("quiet").short('q').action(ArgAction::SetTrue).help("Print nothing; only the exit status"))

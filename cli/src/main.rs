@@ -36,6 +36,15 @@ fn main() -> ExitCode {
     };
     match matches.subcommand() {
         Some(("run", m)) => run(m),
+        Some(("completions", m)) => {
+            let shell = *m.get_one::<clap_complete::Shell>("shell").expect("required");
+            clap_complete::generate(shell, &mut args::command(), "ptnix", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Some(("man", _)) => match clap_mangen::Man::new(args::command()).render(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(format!("cannot write the man page: {e}")),
+        },
         Some(("doctor", m)) => match store::choose(m.get_one::<OsString>("store")) {
             Ok(root) => ExitCode::from(doctor::run(m.get_flag("quiet"), &root)),
             Err(e) => fail(e),

@@ -20,3 +20,20 @@ fn doctor_reports_and_succeeds_here() {
     assert_eq!(quiet.status.code(), Some(0));
     assert!(quiet.stdout.is_empty());
 }
+
+/// Completions and the man page come from the same clap definitions as `--help`.
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ptnix")).args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("ptnix") && text.contains("no-seccomp"), "{shell}: {text}");
+    }
+    let man = Command::new(env!("CARGO_BIN_EXE_ptnix")).arg("man").output().unwrap();
+    assert!(man.status.success());
+    let text = String::from_utf8_lossy(&man.stdout);
+    assert!(text.contains(".TH ptnix 1") && text.contains("doctor"), "{text}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_ptnix")).args(["completions", "nosuchshell"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(125));
+}
