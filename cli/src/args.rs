@@ -62,6 +62,20 @@ pub fn command() -> Command {
                                kernel refuses the filter."),
                 )
                 .arg(
+                    Arg::new("verbose")
+                        .short('v')
+                        .long("verbose")
+                        .action(ArgAction::Count)
+                        .help("Log each translation, strace-style (-vv: also the traced syscalls left alone)"),
+                )
+                .arg(
+                    Arg::new("log")
+                        .long("log")
+                        .value_name("FILE")
+                        .value_parser(clap::value_parser!(std::path::PathBuf))
+                        .help("Write the -v log to FILE instead of stderr"),
+                )
+                .arg(
                     Arg::new("stats")
                         .long("stats")
                         .action(ArgAction::SetTrue)

@@ -99,7 +99,16 @@ fn run(m: &clap::ArgMatches) -> ExitCode {
 
     let seccomp = !(m.get_flag("no-seccomp") || env_flag("PTNIX_NO_SECCOMP"));
     let stats = m.get_flag("stats");
-    match ptnix_tracer::run(Options { mapping, seccomp, stats }, &argv) {
+    let verbose = m.get_count("verbose");
+    let log_file = match m.get_one::<std::path::PathBuf>("log") {
+        Some(p) => match std::fs::OpenOptions::new().create(true).append(true).open(p) {
+            Ok(f) => Some(f),
+            Err(e) => return fail(format!("cannot open log file {}: {}", p.display(), e.kind())),
+        },
+        None => None,
+    };
+    let verbose = if log_file.is_some() { verbose.max(1) } else { verbose };
+    match ptnix_tracer::run(Options { mapping, seccomp, stats, verbose, log_file }, &argv) {
         Ok(Outcome::Exited(c)) => ExitCode::from(c as u8),
         Ok(Outcome::Signaled(s)) => ExitCode::from(128u8.wrapping_add(s as u8)),
         Err(e) => fail(e),

@@ -5,6 +5,7 @@ use crate::shortlinks::ShortLinks;
 use crate::spawn::{self, SpawnError};
 use crate::tracee::{LoaderRun, Tracee};
 use crate::fscache::FsCache;
+use crate::log::Logger;
 use crate::stats::Stats;
 use crate::{kernel, signals};
 use std::time::Instant;
@@ -19,6 +20,9 @@ pub struct Options {
     pub seccomp: bool,
     /// Print `--stats` at exit.
     pub stats: bool,
+    /// `-v` level (0: quiet) and where the log goes (None: stderr).
+    pub verbose: u8,
+    pub log_file: Option<std::fs::File>,
 }
 
 /// How the command ended.
@@ -62,6 +66,7 @@ pub struct Engine {
     /// returned, for filesystems that refuse ptnix's positions (see `dirents`).
     pub(crate) delivered: HashMap<(Pid, i32), u64>,
     pub(crate) stats: Stats,
+    pub(crate) log: Option<Logger>,
     root: Pid,
     outcome: Option<Outcome>,
 }
@@ -83,6 +88,13 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         bound_names: HashMap::new(),
         delivered: HashMap::new(),
         stats: Stats::new(opts.stats),
+        log: (opts.verbose > 0).then(|| {
+            let out: Box<dyn std::io::Write> = match opts.log_file {
+                Some(f) => Box::new(std::io::LineWriter::new(f)),
+                None => Box::new(std::io::stderr()),
+            };
+            Logger::new(opts.verbose, out)
+        }),
         root: spawned.pid,
         outcome: None,
     };

@@ -37,7 +37,11 @@ pub(crate) const RED_ZONE: u64 = 128;
 impl Engine {
     pub(crate) fn entry_stop(&mut self, pid: Pid) {
         let Ok(mut regs) = ptrace::get_regs(pid) else { return self.resume(pid, 0) };
+        let nr = regs.orig_rax;
         let verdict = self.classify(pid, &mut regs);
+        if self.log.is_some() {
+            self.log_verdict(pid, nr, &verdict);
+        }
         let mut exit = self.tracees.get_mut(&pid).and_then(|t| t.exit.take());
         match verdict {
             Verdict::Pass => {}
@@ -73,6 +77,32 @@ impl Engine {
             t.skip_entry_stop = self.seccomp && self.old_seccomp_order && t.exit.is_some();
         }
         self.resume(pid, 0)
+    }
+
+    fn log_verdict(&mut self, pid: Pid, nr: u64, v: &Verdict) {
+        use crate::log::{quote, ret};
+        let name = Sys::from_nr(nr).map_or_else(|| format!("syscall {nr}"), |s| s.name().to_string());
+        let originals: Vec<Vec<u8>> =
+            self.tracees.get(&pid).and_then(|t| t.scratch.as_ref()).map(|s| s.args.iter().map(|a| a.2.clone()).collect()).unwrap_or_default();
+        let Some(log) = self.log.as_mut() else { return };
+        match v {
+            Verdict::Pass if log.level >= 2 => log.line(pid, format_args!("{name}: unchanged")),
+            Verdict::Pass => {}
+            Verdict::Rewrite(args, _) => {
+                for (i, (_, new)) in args.iter().enumerate() {
+                    let new = new.strip_suffix(b"\0").unwrap_or(new);
+                    let old = originals.get(i).map(|o| quote(o)).unwrap_or_default();
+                    log.line(pid, format_args!("{name}: {old} -> {}", quote(new)));
+                }
+            }
+            Verdict::Return(r) => log.line(pid, format_args!("{name} = {} (answered by ptnix)", ret(*r))),
+            Verdict::Changed => log.line(pid, format_args!("{name}: arguments changed by ptnix")),
+            Verdict::Exec { filename, lead, .. } => {
+                let filename = filename.strip_suffix(b"\0").unwrap_or(filename);
+                let argv: Vec<String> = lead.iter().map(|a| quote(a)).collect();
+                log.line(pid, format_args!("{name}: runs {} as [{}, ...]", quote(filename), argv.join(", ")));
+            }
+        }
     }
 
     /// Skips the syscall so that it returns `v`.

@@ -11,6 +11,7 @@ mod entry;
 mod exec;
 mod exit;
 mod fscache;
+mod log;
 mod procfiles;
 pub mod hostfs;
 pub mod kernel;
