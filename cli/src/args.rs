@@ -32,6 +32,11 @@ pub fn command() -> Command {
         )
         .subcommand(Command::new("man").about("Print the man page (roff): `ptnix man | man -l -`"))
         .subcommand(
+            Command::new("proot")
+                .about("Run with proot's command line (as when started as `proot`): `ptnix proot --help`")
+                .arg(Arg::new("args").num_args(0..).trailing_var_arg(true).allow_hyphen_values(true)),
+        )
+        .subcommand(
             Command::new("doctor")
                 .about("Check whether ptnix can work on this host, and how well (exit 1 if it cannot)")
                 .arg(Arg::new("quiet").long("quiet").short('q').action(ArgAction::SetTrue).help("Print nothing; only the exit status"))

@@ -2,6 +2,7 @@
 
 mod args;
 mod doctor;
+mod proot;
 mod store;
 
 use ptnix_syscalls::mapping::Mapping;
@@ -23,6 +24,15 @@ fn env_flag(name: &str) -> bool {
 }
 
 fn main() -> ExitCode {
+    // Started as `proot` (a symlink or a copy), or as `ptnix proot ARGS`: proot's syntax.
+    let all: Vec<OsString> = std::env::args_os().collect();
+    let name = all.first().map(|a| std::path::Path::new(a).file_name().unwrap_or_default().to_os_string());
+    if name.as_deref() == Some(std::ffi::OsStr::new("proot")) {
+        return proot::main(&all[1..]);
+    }
+    if all.get(1).map(|a| a.as_os_str()) == Some(std::ffi::OsStr::new("proot")) {
+        return proot::main(&all[2..]);
+    }
     let matches = match args::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => {
@@ -108,7 +118,8 @@ fn run(m: &clap::ArgMatches) -> ExitCode {
         None => None,
     };
     let verbose = if log_file.is_some() { verbose.max(1) } else { verbose };
-    match ptnix_tracer::run(Options { mapping, seccomp, stats, verbose, log_file }, &argv) {
+    let launcher = ptnix_tracer::Launcher::default();
+    match ptnix_tracer::run(Options { mapping, seccomp, stats, verbose, log_file, launcher }, &argv) {
         Ok(Outcome::Exited(c)) => ExitCode::from(c as u8),
         Ok(Outcome::Signaled(s)) => ExitCode::from(128u8.wrapping_add(s as u8)),
         Err(e) => fail(e),

@@ -9,7 +9,7 @@
 //! The x86_64 numbers are dispatched through a balanced tree of `jge` so that an
 //! untraced syscall costs about log2(n) comparisons, not n.
 
-use crate::table::{Class, Sys, I386_REFUSED, X32_SYSCALL_BIT};
+use crate::table::{Class, Optional, Sys, I386_REFUSED, X32_SYSCALL_BIT};
 
 /// One classic-BPF instruction (`struct sock_filter`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,9 +113,10 @@ fn dispatch(entries: &[(u32, Action)], out: &mut Vec<Insn>) {
     dispatch(&entries[mid..], out);
 }
 
-fn x86_64_entries() -> Vec<(u32, Action)> {
+fn x86_64_entries(opt: Optional) -> Vec<(u32, Action)> {
     let mut v: Vec<(u32, Action)> = Sys::ALL
         .iter()
+        .filter(|s| s.in_filter(opt))
         .map(|&s| {
             let action = match s.class() {
                 Class::Deny(e) => Action::Errno(e),
@@ -139,11 +140,16 @@ fn x86_64_entries() -> Vec<(u32, Action)> {
 /// 3. the x86_64 dispatch tree;
 /// 4. the i386 block: every path-carrying int 0x80 syscall gets ENOSYS.
 pub fn build_filter() -> Vec<Insn> {
+    build_filter_with(Optional::default())
+}
+
+/// [`build_filter`], also stopping the syscalls launcher options need.
+pub fn build_filter_with(opt: Optional) -> Vec<Insn> {
     let mut x86 = Vec::new();
     x86.push(stmt(BPF_LD_W_ABS, OFF_NR));
     x86.push(jump(BPF_JGE_K, X32_SYSCALL_BIT as u32, 0, 1));
     x86.push(ret(errno(libc::ENOSYS)));
-    dispatch(&x86_64_entries(), &mut x86);
+    dispatch(&x86_64_entries(opt), &mut x86);
 
     let mut i386 = vec![stmt(BPF_LD_W_ABS, OFF_NR)];
     let mut refused: Vec<(u32, Action)> =
@@ -224,10 +230,23 @@ mod tests {
     }
 
     #[test]
+    fn launcher_options_add_their_syscalls() {
+        let uid = Sys::getuid.nr();
+        let plain = SeccompData { nr: uid, arch: AUDIT_ARCH_X86_64, ip: 0, args: [0; 6] };
+        assert_eq!(evaluate(&build_filter(), &plain), SECCOMP_RET_ALLOW);
+        let root = build_filter_with(Optional { fake_root: true, uname: false });
+        assert_eq!(evaluate(&root, &plain), SECCOMP_RET_TRACE);
+        let un = SeccompData { nr: Sys::uname.nr(), ..plain };
+        assert_eq!(evaluate(&root, &un), SECCOMP_RET_ALLOW);
+        assert_eq!(evaluate(&build_filter_with(Optional { fake_root: false, uname: true }), &un), SECCOMP_RET_TRACE);
+    }
+
+    #[test]
     fn every_table_entry_gets_its_action() {
         for &s in Sys::ALL {
             let got = decide(s.nr(), AUDIT_ARCH_X86_64, [0; 6]);
             match s.class() {
+                Class::IdQuery { .. } | Class::Uname => assert_eq!(got, SECCOMP_RET_ALLOW, "{}", s.name()),
                 Class::Deny(e) => assert_eq!(got, errno(e), "{}", s.name()),
                 Class::DenyIfFlag { .. } => assert_eq!(got, SECCOMP_RET_ALLOW, "{}", s.name()),
                 Class::SockaddrOut { .. } => assert_eq!(got, SECCOMP_RET_ALLOW, "{} with NULL", s.name()),
@@ -248,7 +267,7 @@ mod tests {
 
     #[test]
     fn untraced_syscalls_are_allowed() {
-        let traced: Vec<u32> = Sys::ALL.iter().map(|s| s.nr()).collect();
+        let traced: Vec<u32> = Sys::ALL.iter().filter(|s| s.in_filter(Optional::default())).map(|s| s.nr()).collect();
         for nr in 0..500 {
             if !traced.contains(&nr) {
                 assert_eq!(decide(nr, AUDIT_ARCH_X86_64, [0; 6]), SECCOMP_RET_ALLOW, "nr {nr}");

@@ -69,6 +69,20 @@ pub enum Class {
     /// Allowed unless `(args[arg] & mask) != 0`, then refused with EPERM (clone and
     /// unshare with namespace flags). Checked in BPF.
     DenyIfFlag { arg: u8, mask: u64 },
+    /// getuid and friends: answered with 0 under `proot -0` (fake root), else not
+    /// traced at all. `triple`: getres[ug]id, which write three ids through pointers.
+    IdQuery { triple: bool },
+    /// uname: the release field is rewritten under `proot -k RELEASE`, else not traced.
+    Uname,
+}
+
+/// Syscalls traced only when a launcher option asks for them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Optional {
+    /// `-0`: id queries say root.
+    pub fake_root: bool,
+    /// `-k RELEASE`: uname reports this kernel release.
+    pub uname: bool,
 }
 
 const fn p(dirfd: Option<u8>, path: u8, follow: Follow, names_entry: bool) -> PathArg {
@@ -240,13 +254,30 @@ syscalls! {
     unshare = 272 => DenyIfFlag { arg: 0, mask: UNSHARE_NS_FLAGS };
     clone = 56 => DenyIfFlag { arg: 0, mask: CLONE_NS_FLAGS };
     clone3 = 435 => Clone3;
+    // --- launcher options (proot -0, -k) ---
+    getuid = 102 => IdQuery { triple: false };
+    getgid = 104 => IdQuery { triple: false };
+    geteuid = 107 => IdQuery { triple: false };
+    getegid = 108 => IdQuery { triple: false };
+    getresuid = 118 => IdQuery { triple: true };
+    getresgid = 120 => IdQuery { triple: true };
+    uname = 63 => Uname;
 }
 
 impl Sys {
     /// True when the filter must stop the tracee for this syscall (the rest are
     /// decided inside BPF).
     pub const fn traced(self) -> bool {
-        !matches!(self.class(), Class::Deny(_) | Class::DenyIfFlag { .. })
+        !matches!(self.class(), Class::Deny(_) | Class::DenyIfFlag { .. } | Class::IdQuery { .. } | Class::Uname)
+    }
+
+    /// Whether the filter stops this syscall when these launcher options are on.
+    pub const fn in_filter(self, opt: Optional) -> bool {
+        match self.class() {
+            Class::IdQuery { .. } => opt.fake_root,
+            Class::Uname => opt.uname,
+            _ => true,
+        }
     }
 }
 

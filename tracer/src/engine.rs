@@ -11,6 +11,7 @@ use crate::{kernel, signals};
 use std::time::Instant;
 use hashbrown::HashMap;
 use ptnix_syscalls::bpf;
+use ptnix_syscalls::table::Optional;
 use ptnix_syscalls::mapping::Mapping;
 use std::ffi::CString;
 
@@ -23,6 +24,20 @@ pub struct Options {
     /// `-v` level (0: quiet) and where the log goes (None: stderr).
     pub verbose: u8,
     pub log_file: Option<std::fs::File>,
+    /// Launcher options (proot mode).
+    pub launcher: Launcher,
+}
+
+/// What proot's command line can ask for beyond bindings.
+#[derive(Clone, Debug, Default)]
+pub struct Launcher {
+    /// `-0`: getuid and friends say 0. `-k`: uname's release field.
+    pub optional: Optional,
+    pub release: Option<Vec<u8>>,
+    /// `-w`: the guest directory the command starts in (its chdir is translated).
+    pub cwd: Option<Vec<u8>>,
+    /// `--kill-on-exit`: when the command exits, kill what it left running.
+    pub kill_on_exit: bool,
 }
 
 /// How the command ended.
@@ -67,14 +82,15 @@ pub struct Engine {
     pub(crate) delivered: HashMap<(Pid, i32), u64>,
     pub(crate) stats: Stats,
     pub(crate) log: Option<Logger>,
+    pub(crate) launcher: Launcher,
     root: Pid,
     outcome: Option<Outcome>,
 }
 
 /// Runs `argv` under ptnix until every tracee has exited.
 pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
-    let filter = opts.seccomp.then(bpf::build_filter);
-    let spawned = spawn::spawn(argv, filter.as_deref()).map_err(RunError::Spawn)?;
+    let filter = opts.seccomp.then(|| bpf::build_filter_with(opts.launcher.optional));
+    let spawned = spawn::spawn(argv, filter.as_deref(), opts.launcher.cwd.as_deref()).map_err(RunError::Spawn)?;
     signals::forward_to(spawned.pid);
     let store_dir = opts.mapping.to_host(b"/nix/store");
     let mut e = Engine {
@@ -95,6 +111,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
             };
             Logger::new(opts.verbose, out)
         }),
+        launcher: opts.launcher,
         root: spawned.pid,
         outcome: None,
     };
@@ -137,6 +154,12 @@ impl Engine {
         if pid == self.root {
             self.outcome = Some(how);
             signals::root_gone();
+            if self.launcher.kill_on_exit {
+                for &t in self.tracees.keys() {
+                    // SAFETY: SIGKILL to our own tracees; ESRCH is harmless.
+                    unsafe { libc::kill(t, libc::SIGKILL) };
+                }
+            }
         }
     }
 

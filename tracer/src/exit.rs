@@ -28,6 +28,16 @@ impl Engine {
                             Some(-i64::from(libc::EFAULT))
                         }
                     }
+                    ExitWork::Uname(buf) => {
+                        if let (0, Some(rel)) = (ret, self.launcher.release.as_ref()) {
+                            // struct utsname: six 65-byte fields; release is the third.
+                            let mut field = [0u8; 65];
+                            let n = rel.len().min(64);
+                            field[..n].copy_from_slice(&rel[..n]);
+                            let _ = mem::write(pid, buf + 130, &field);
+                        }
+                        None
+                    }
                     ExitWork::Unlink(p) => {
                         if let Ok(c) = std::ffi::CString::new(p) {
                             // SAFETY: unlink of a valid C string.

@@ -26,4 +26,4 @@ mod stats;
 pub mod testing;
 mod tracee;
 
-pub use engine::{run, Options, Outcome, RunError};
+pub use engine::{run, Launcher, Options, Outcome, RunError};

@@ -49,7 +49,7 @@ pub fn probe() -> Probe {
     let userns = userns_works();
     let filter = bpf::build_filter();
     let argv = [CString::new("/bin/true").unwrap()];
-    let (ptrace_r, seccomp, vm_read) = match spawn::spawn(&argv, Some(&filter)) {
+    let (ptrace_r, seccomp, vm_read) = match spawn::spawn(&argv, Some(&filter), None) {
         Err(spawn::SpawnError::Ptrace(e)) => (Err(e), false, Err(e)),
         Err(spawn::SpawnError::Os(_, e)) => (Err(e), false, Err(e)),
         Ok(s) => {

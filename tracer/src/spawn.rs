@@ -59,7 +59,7 @@ fn child_message(parts: &[&[u8]]) {
 }
 
 /// The child side: never returns.
-fn child(argv: &[CString], filter: Option<&[Insn]>, sync_r: i32, report_w: i32) -> ! {
+fn child(argv: &[CString], filter: Option<&[Insn]>, cwd: Option<&CString>, sync_r: i32, report_w: i32) -> ! {
     // SAFETY: only async-signal-safe calls and the pre-built argv are used below; the
     // parent is single-threaded, so no lock can be held across the fork.
     unsafe {
@@ -87,6 +87,14 @@ fn child(argv: &[CString], filter: Option<&[Insn]>, sync_r: i32, report_w: i32) 
         libc::write(report_w, (&status as *const u8).cast(), 1);
         libc::close(report_w);
         libc::raise(libc::SIGSTOP);
+        if let Some(d) = cwd {
+            // Traced already: this chdir to `-w`'s guest path is translated like any.
+            if libc::chdir(d.as_ptr()) != 0 {
+                let why = std::io::Error::last_os_error().to_string();
+                child_message(&[b"ptnix: cannot enter the working directory: ", why.as_bytes(), b"\n"]);
+                libc::_exit(125);
+            }
+        }
 
         let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
         ptrs.push(std::ptr::null());
@@ -105,7 +113,8 @@ fn child(argv: &[CString], filter: Option<&[Insn]>, sync_r: i32, report_w: i32) 
 }
 
 /// Forks and seizes `argv`; the child is left stopped by SIGSTOP (not yet reaped).
-pub fn spawn(argv: &[CString], filter: Option<&[Insn]>) -> Result<Spawned, SpawnError> {
+pub fn spawn(argv: &[CString], filter: Option<&[Insn]>, cwd: Option<&[u8]>) -> Result<Spawned, SpawnError> {
+    let cwd = cwd.map(|d| CString::new(d).map_err(|_| SpawnError::Os("chdir", libc::EINVAL))).transpose()?;
     let (sync_r, sync_w) = pipe()?;
     let (report_r, report_w) = pipe()?;
     // SAFETY: fork in a single-threaded process; the child runs `child` only.
@@ -114,7 +123,7 @@ pub fn spawn(argv: &[CString], filter: Option<&[Insn]>) -> Result<Spawned, Spawn
         return Err(SpawnError::Os("fork", last_errno()));
     }
     if pid == 0 {
-        child(argv, filter, sync_r, report_w);
+        child(argv, filter, cwd.as_ref(), sync_r, report_w);
     }
     // SAFETY: closing our copies of the child's pipe ends.
     unsafe {

@@ -28,6 +28,8 @@ pub enum ExitWork {
     Getdents { fd: i32, buf: u64, count: usize, format: Format, pos: u64, listing: Listing },
     /// A getdents turned into lseek: write these records and return their length.
     Records { buf: u64, records: Vec<u8> },
+    /// uname wrote a utsname at this address: put the `-k` release in it.
+    Uname(u64),
     /// A snapshot file the tracee has now opened: remove it (see `procfiles`).
     Unlink(Vec<u8>),
     /// An injected lseek: restore these registers (see `dirents`).
