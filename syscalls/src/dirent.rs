@@ -99,59 +99,62 @@ pub fn synthetic_index(pos: u64, count: usize) -> Option<usize> {
     (pos >= SYNTHETIC_POS && pos <= SYNTHETIC_POS + count as u64).then(|| (pos - SYNTHETIC_POS) as usize)
 }
 
-/// Walks the records the kernel returned and gives each host entry named like a
-/// synthetic one that entry's inode and type. Records that do not parse (a
-/// `d_reclen` running past the buffer) end the walk; nothing is moved or resized.
-pub fn patch_names(format: Format, buf: &mut [u8], entries: &[Synthetic]) -> usize {
-    let mut patched = 0;
-    let mut at = 0;
+/// The records in `buf`, as (offset, length), up to the first that does not parse (a
+/// `d_reclen` shorter than the fixed fields or running past the buffer).
+fn records(format: Format, buf: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let min = min_record(format);
-    while at + min <= buf.len() {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at + min > buf.len() {
+            return None;
+        }
         let len = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
         if len < min || at + len > buf.len() {
-            break;
-        }
-        let rec = &mut buf[at..at + len];
-        let name_area = match format {
-            Format::Dirent64 => &rec[HDR64..],
-            Format::Dirent => &rec[HDR..len - 1],
-        };
-        let name = &name_area[..memchr::memchr(0, name_area).unwrap_or(name_area.len())];
-        if let Some(e) = entries.iter().find(|e| e.name == name) {
-            rec[0..8].copy_from_slice(&e.ino.to_ne_bytes());
-            match format {
-                Format::Dirent64 => rec[18] = e.d_type,
-                Format::Dirent => rec[len - 1] = e.d_type,
-            }
-            patched += 1;
+            return None;
         }
         at += len;
+        Some((at - len, len))
+    })
+}
+
+/// A record's name (up to its NUL) and the index of its d_type byte.
+fn name_and_type(format: Format, rec: &[u8]) -> (&[u8], usize) {
+    let (area, t) = match format {
+        Format::Dirent64 => (&rec[HDR64..], 18),
+        Format::Dirent => (&rec[HDR..rec.len() - 1], rec.len() - 1),
+    };
+    (&area[..memchr::memchr(0, area).unwrap_or(area.len())], t)
+}
+
+/// Walks the records the kernel returned and gives each host entry named like a
+/// synthetic one that entry's inode and type. Records that do not parse end the walk;
+/// nothing is moved or resized.
+pub fn patch_names(format: Format, buf: &mut [u8], entries: &[Synthetic]) -> usize {
+    let spans: Vec<(usize, usize)> = records(format, buf).collect();
+    let mut patched = 0;
+    for (at, len) in spans {
+        let rec = &mut buf[at..at + len];
+        let (name, t) = name_and_type(format, rec);
+        if let Some(e) = entries.iter().find(|e| e.name == name) {
+            rec[0..8].copy_from_slice(&e.ino.to_ne_bytes());
+            rec[t] = e.d_type;
+            patched += 1;
+        }
     }
     patched
 }
 
-/// The names in a buffer of records (for tests and checks).
+/// The records in a buffer as (name, d_ino, d_type, d_off), for tests and checks.
 pub fn names(format: Format, buf: &[u8]) -> Vec<(Vec<u8>, u64, u8, u64)> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    let min = min_record(format);
-    while at + min <= buf.len() {
-        let len = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
-        if len < min || at + len > buf.len() {
-            break;
-        }
-        let rec = &buf[at..at + len];
-        let ino = u64::from_ne_bytes(rec[0..8].try_into().unwrap());
-        let off = u64::from_ne_bytes(rec[8..16].try_into().unwrap());
-        let (name_area, t) = match format {
-            Format::Dirent64 => (&rec[HDR64..], rec[18]),
-            Format::Dirent => (&rec[HDR..len - 1], rec[len - 1]),
-        };
-        let name = &name_area[..memchr::memchr(0, name_area).unwrap_or(name_area.len())];
-        out.push((name.to_vec(), ino, t, off));
-        at += len;
-    }
-    out
+    records(format, buf)
+        .map(|(at, len)| {
+            let rec = &buf[at..at + len];
+            let (name, t) = name_and_type(format, rec);
+            let ino = u64::from_ne_bytes(rec[0..8].try_into().unwrap());
+            let off = u64::from_ne_bytes(rec[8..16].try_into().unwrap());
+            (name.to_vec(), ino, rec[t], off)
+        })
+        .collect()
 }
 
 #[cfg(test)]
