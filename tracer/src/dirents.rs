@@ -16,7 +16,7 @@ use crate::mem;
 use crate::ptrace::{self, Pid, Regs};
 use crate::tracee::ExitWork;
 use ptnix_syscalls::dirent::{self, Format, Synthetic, SYNTHETIC_POS};
-use ptnix_syscalls::path::{self, parse_decimal};
+use ptnix_syscalls::path;
 use std::ffi::CString;
 
 const SYSCALL_INSN: [u8; 2] = [0x0f, 0x05];
@@ -46,10 +46,7 @@ fn d_type(mode: libc::mode_t) -> u8 {
 
 /// The file position of a tracee's fd, from /proc/PID/fdinfo/FD ("pos:\t123").
 fn position(pid: Pid, fd: i32) -> Option<u64> {
-    let s = std::fs::read(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
-    let line = s.split(|&b| b == b'\n').find(|l| l.starts_with(b"pos:"))?;
-    let digits: Vec<u8> = line[4..].iter().copied().filter(u8::is_ascii_digit).collect();
-    parse_decimal(&digits)
+    hostfs::proc_field(&format!("/proc/{pid}/fdinfo/{fd}"), b"pos:")
 }
 
 /// What a listing of one directory must change.

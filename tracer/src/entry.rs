@@ -529,10 +529,7 @@ fn open_follows(flags: u64) -> bool {
 }
 
 fn read_tgid(pid: Pid) -> Option<Pid> {
-    let s = std::fs::read(format!("/proc/{pid}/status")).ok()?;
-    let line = s.split(|&b| b == b'\n').find(|l| l.starts_with(b"Tgid:"))?;
-    let digits: Vec<u8> = line[5..].iter().copied().filter(u8::is_ascii_digit).collect();
-    path::parse_decimal(&digits).map(|n| n as Pid)
+    hostfs::proc_field(&format!("/proc/{pid}/status"), b"Tgid:").map(|n| n as Pid)
 }
 
 #[cfg(test)]

@@ -245,10 +245,7 @@ fn loader_args(lead: &[Vec<u8>]) -> usize {
 
 /// The parent process of `pid` (PPid in /proc/PID/status).
 fn parent_of(pid: Pid) -> Option<Pid> {
-    let s = std::fs::read(format!("/proc/{pid}/status")).ok()?;
-    let line = s.split(|&b| b == b'\n').find(|l| l.starts_with(b"PPid:"))?;
-    let digits: Vec<u8> = line[5..].iter().copied().filter(u8::is_ascii_digit).collect();
-    parse_decimal(&digits).map(|n| n as Pid)
+    hostfs::proc_field(&format!("/proc/{pid}/status"), b"PPid:").map(|n| n as Pid)
 }
 
 /// auxv entry types (linux/auxvec.h).

@@ -48,6 +48,15 @@ pub fn is_proc_pid_path(p: &[u8]) -> bool {
     end < rest.len() && parse_decimal(&rest[..end]).is_some()
 }
 
+/// The number after `key` (e.g. `b"Tgid:"`) in a `/proc` file of `key: value` lines
+/// (/proc/PID/status, /proc/PID/fdinfo/FD).
+pub fn proc_field(file: &str, key: &[u8]) -> Option<u64> {
+    let s = std::fs::read(file).ok()?;
+    let line = s.split(|&b| b == b'\n').find(|l| l.starts_with(key))?;
+    let digits: Vec<u8> = line[key.len()..].iter().copied().filter(u8::is_ascii_digit).collect();
+    parse_decimal(&digits)
+}
+
 /// readlink(2) into a fresh Vec.
 pub fn readlink(p: &[u8]) -> Result<Vec<u8>, Errno> {
     let c = cstring(p.to_vec())?;
