@@ -13,6 +13,7 @@ pub mod exec;
 pub mod mapping;
 pub mod model;
 pub mod path;
+pub mod procfs;
 pub mod resolve;
 pub mod shebang;
 pub mod sockaddr;

@@ -4,12 +4,41 @@
  * Arguments with an effect (after printing):
  *   exit=N    exit with status N
  *   signal=N  raise signal N (default action)
- *   reexec    execv("/proc/self/exe", {"reexeced", "again"}) */
+ *   reexec    execv("/proc/self/exe", {"reexeced", "again"})
+ *   ident     print what /proc says of this process: cmdline=<each arg, then |>,
+ *             comm=<comm>, stat=<the name in stat>, status=<the Name: line's value> */
 #include "common.h"
 #include <limits.h>
 #include <signal.h>
 #include <sys/auxv.h>
 #include <unistd.h>
+
+/* The whole of a small /proc file, NUL-terminated. */
+static size_t slurp(const char *path, char *buf, size_t cap) {
+    FILE *f = fopen(path, "r");
+    if (!f) DIE(path);
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return n;
+}
+
+static void ident(void) {
+    char buf[8192];
+    size_t n = slurp("/proc/self/cmdline", buf, sizeof buf);
+    printf("cmdline=");
+    for (size_t i = 0; i < n; i++) putchar(buf[i] ? buf[i] : '|');
+    slurp("/proc/self/comm", buf, sizeof buf);
+    printf("\ncomm=%s", buf);
+    slurp("/proc/self/stat", buf, sizeof buf);
+    char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+    if (!open || !close) DIE("stat");
+    printf("stat=%.*s\n", (int)(close - open - 1), open + 1);
+    slurp("/proc/self/status", buf, sizeof buf);
+    char *nl = strchr(buf, '\n');
+    if (strncmp(buf, "Name:\t", 6) != 0 || !nl) DIE("status");
+    printf("status=%.*s\n", (int)(nl - buf - 6), buf + 6);
+}
 
 int main(int argc, char **argv) {
     char buf[PATH_MAX + 1];
@@ -27,6 +56,8 @@ int main(int argc, char **argv) {
         if (strncmp(argv[i], "signal=", 7) == 0) sig = atoi(argv[i] + 7);
         if (strcmp(argv[i], "reexec") == 0) reexec = 1;
     }
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "ident") == 0) ident();
     fflush(stdout);
     if (reexec) {
         char *args[] = {"reexeced", "again", NULL};

@@ -650,6 +650,38 @@ fn build(m: Mode) -> Store {
     }
 }
 
+/// A store glibc too old for `--argv0` (glibc before 2.33), added to `fx`'s store:
+/// a copy of the shared glibc whose loader has the option's name changed, so that it
+/// neither understands `--argv0` nor mentions it (which is how ptnix tells). Returns
+/// the guest path of a copy of `showself` whose loader it is.
+pub fn old_loader_showself(fx: &Fixture, st: &Store) -> String {
+    let stage = fx.dir.join("stage-old");
+    let glibc_dir = stage.join("glibc-old");
+    for e in fs::read_dir(fx.host(&st.glibc)).unwrap() {
+        let e = e.unwrap();
+        let mut data = fs::read(e.path()).unwrap();
+        if e.file_name() == LOADER {
+            let mut n = 0;
+            while let Some(i) = memchr_find(&data, b"--argv0") {
+                data[i + 6] = b'X';
+                n += 1;
+            }
+            assert!(n > 0, "the host loader does not know --argv0 (glibc before 2.33?)");
+        }
+        fx.write_exec(glibc_dir.join(e.file_name()), data);
+    }
+    let glibc = nix_add(fx, &[&glibc_dir]).remove(0);
+    let bin = stage.join("old-progs/bin/showself");
+    fx.copy_exec(crate::c_prog("showself"), &bin);
+    patch(&bin, &glibc);
+    let progs = nix_add(fx, &[&stage.join("old-progs")]).remove(0);
+    format!("{progs}/bin/showself")
+}
+
+fn memchr_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
 /// Writes `data` to `path` (creating its parents) from a child process, as the test
 /// user, with permissions `mode`. A file this (multithreaded) test process writes
 /// itself can fail to execute with ETXTBSY ("Text file busy") right afterwards: another

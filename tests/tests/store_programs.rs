@@ -698,30 +698,69 @@ done | sort | uniq -c
     }
 }
 
-/// AT_EXECFN for a script whose interpreter is a store ELF (natively the script's
-/// name) and after execv("/proc/self/exe") (natively `/proc/self/exe`). A known limit
-/// (README, "What works"): glibc's loader sets AT_EXECFN to the program it loads,
-/// which there is the interpreter, or the program's path. Not run by default;
-/// `cargo test --test store_programs -- --ignored` shows the difference.
-fn execfn_of_scripts_and_reexec(m: Mode) {
-    let (fx, st) = setup!(m);
-    let nat_script = fx.work.join("spaced");
-    write_exec(&fx, &nat_script, format!("#!{}/bin/showself  one  two  \n", st.native_dir("progs")));
-    let s = |p: &std::path::Path| p.display().to_string();
-    st.parity_with(&fx, r#"
+both_modes! {
+    /// AT_EXECFN for a script whose interpreter is a store ELF (natively the script's
+    /// name) and after execv("/proc/self/exe") (natively `/proc/self/exe`). glibc's
+    /// loader points AT_EXECFN at the program it loads (the interpreter, or the
+    /// program's path); ptnix points it back once the loader has done so.
+    fn execfn_of_scripts_and_reexec(m: Mode) {
+        let (fx, st) = setup!(m);
+        let nat_script = fx.work.join("spaced");
+        write_exec(&fx, &nat_script, format!("#!{}/bin/showself  one  two  \n", st.native_dir("progs")));
+        let s = |p: &std::path::Path| p.display().to_string();
+        st.parity_with(&fx, r#"
 "$X" | grep ^execfn=
 "$P/bin/showself" reexec | grep ^execfn=
 "#, &[("X", &s(&nat_script), &st.script("spaced"))]);
+    }
+
+    /// What /proc says of a store program, read by the program itself: cmdline (what
+    /// `ps -f` shows), comm, and the name in stat and status (what `ps` and `top`
+    /// show) are the program's, not its loader's: run directly, through the profile,
+    /// as a script's interpreter (the task is named after the script, as natively),
+    /// and after a re-exec of /proc/self/exe (named `exe`, as natively).
+    fn proc_identity_is_the_programs(m: Mode) {
+        let (fx, st) = setup!(m);
+        let nat_script = fx.work.join("spaced");
+        write_exec(&fx, &nat_script, format!("#!{}/bin/showself  one  two  \n", st.native_dir("progs")));
+        let s = |p: &std::path::Path| p.display().to_string();
+        st.parity_with(&fx, r#"
+"$P/bin/showself" ident a 'b c' | grep -v ^exe=
+"$PROFILE/bin/showself" ident | grep -v ^exe=
+"$X" ident | grep -v ^exe=
+(exec -a renamed "$P/bin/showself" ident) | grep -v ^exe=
+"$T/bin/python3" -c '
+import os
+os.execv("/proc/self/exe", ["py", "-c", "print(open(\"/proc/self/comm\").read().strip(), open(\"/proc/self/cmdline\").read().split(chr(0)))"])'
+"#, &[("X", &s(&nat_script), &st.script("spaced"))]);
+    }
+
+    /// A store program that renames itself (prctl PR_SET_NAME, or a write to
+    /// /proc/self/comm, which needs the real file) keeps the name it chose.
+    fn a_renamed_store_program_keeps_its_name(m: Mode) {
+        let (fx, st) = setup!(m);
+        st.parity(&fx, r#"
+"$T/bin/python3" -c '
+with open("/proc/self/comm", "w") as f: f.write("chosen")
+print(open("/proc/self/comm").read().strip(), open("/proc/self/stat").read().split()[1])'
+"#);
+    }
 }
 
-#[test]
-#[ignore = "known limit (README): AT_EXECFN names the interpreter for store-interpreted scripts and the program after re-exec of /proc/self/exe"]
-fn execfn_of_scripts_and_reexec_seccomp() {
-    execfn_of_scripts_and_reexec(Mode::Seccomp)
-}
-
-#[test]
-#[ignore = "known limit (README): AT_EXECFN names the interpreter for store-interpreted scripts and the program after re-exec of /proc/self/exe"]
-fn execfn_of_scripts_and_reexec_ptrace() {
-    execfn_of_scripts_and_reexec(Mode::Ptrace)
+both_modes! {
+    /// A store glibc too old for `--argv0` still runs its programs; the program then
+    /// sees its own path as argv[0] (README, "What works"). Everything else is as
+    /// natively: /proc/self/exe, the task name, the command line (consistent with
+    /// that argv[0]), AT_EXECFN, arguments and the exit status.
+    fn a_loader_without_argv0_still_runs(m: Mode) {
+        let (fx, st) = setup!(m);
+        let prog = nixstore::old_loader_showself(&fx, st);
+        let out = st.cmd(&fx, &[prog.as_str(), "ident", "a b", "exit=7"]).run();
+        assert_eq!(out.status.code(), Some(7), "{out}");
+        let want = format!(
+            "{}arg=ident\narg=a b\narg=exit=7\ncmdline={prog}|ident|a b|exit=7|\ncomm=showself\nstat=showself\nstatus=showself\n",
+            showself_head(&prog, &prog, &prog)
+        );
+        assert_eq!(out.stdout(), want, "{out}");
+    }
 }

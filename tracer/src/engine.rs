@@ -216,8 +216,7 @@ impl Engine {
             }
             libc::PTRACE_EVENT_EXEC => {
                 self.exec_event(pid);
-                self.fix_execfn(pid);
-                self.fix_at_base(pid);
+                self.fix_auxv(pid);
                 self.resume(pid, 0);
             }
             libc::PTRACE_EVENT_STOP => {
@@ -271,6 +270,7 @@ impl Engine {
         t.scratch = None;
         t.exit = None;
         t.skip_entry_stop = false;
+        t.execfn_watch = None;
         // Pure-ptrace mode: the execve exit stop is still to come.
         t.in_syscall = true;
         t.started = true;

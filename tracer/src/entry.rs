@@ -36,6 +36,9 @@ pub(crate) const RED_ZONE: u64 = 128;
 
 impl Engine {
     pub(crate) fn entry_stop(&mut self, pid: Pid) {
+        if self.tracees.get(&pid).is_some_and(|t| t.execfn_watch.is_some()) {
+            self.settle_execfn(pid);
+        }
         let Ok(mut regs) = ptrace::get_regs(pid) else { return self.resume(pid, 0) };
         let nr = regs.orig_rax;
         let verdict = self.classify(pid, &mut regs);
@@ -324,6 +327,12 @@ impl Engine {
                 no_magiclinks: resolve_flags & RESOLVE_NO_MAGICLINKS != 0,
             };
             let opens = matches!(a.follow, Follow::OpenFlags { .. } | Follow::OpenHow { .. });
+            // Only opens for reading get a /proc snapshot.
+            let reads = match a.follow {
+                Follow::OpenFlags { arg: i } => arg(regs, i) & O_ACCMODE == 0,
+                Follow::OpenHow { arg: i } => mem::read_u64(pid, arg(regs, i)).is_ok_and(|f| f & O_ACCMODE == 0),
+                _ => false,
+            };
             // Opens look at the whole guest path (for /proc snapshots); the rest may
             // skip it when a lone name cannot change anything.
             if !opens && self.lone_name_unchanged(pid, regs, a.dirfd, req) {
@@ -332,7 +341,7 @@ impl Engine {
             let r = self.resolve(pid, regs, a.dirfd, req);
             let outcome = match (r.outcome, redirected.is_some()) {
                 (Outcome::Error(e), _) => Outcome::Error(e),
-                (o, _) if opens && r.guest.starts_with(b"/proc/") => match self.proc_snapshot(pid, &r.guest) {
+                (o, _) if reads && r.guest.starts_with(b"/proc/") => match self.proc_snapshot(pid, &r.guest) {
                     Some(Ok(copy)) => {
                         self.set_exit(pid, ExitWork::Unlink(copy.clone()));
                         Outcome::Host(copy)
@@ -523,6 +532,10 @@ const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 
 /// open(2): O_NOFOLLOW, and O_CREAT|O_EXCL ("symbolic links are not followed"), act on
 /// a symlink in the last component itself.
+/// open(2): "The argument flags must include one of the following access modes:
+/// O_RDONLY, O_WRONLY, or O_RDWR" (0, 1, 2).
+const O_ACCMODE: u64 = libc::O_ACCMODE as u64;
+
 fn open_follows(flags: u64) -> bool {
     let f = flags as i32;
     f & libc::O_NOFOLLOW == 0 && f & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL)

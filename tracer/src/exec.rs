@@ -12,7 +12,7 @@ use crate::ptrace::{Pid, Regs};
 use crate::regs::{arg, set_arg};
 use crate::tracee::LoaderRun;
 use ptnix_syscalls::exec::{self, ExecOutcome, ExecRequest};
-use ptnix_syscalls::path::parse_decimal;
+use ptnix_syscalls::procfs::{self, Owner};
 use ptnix_syscalls::table::PathArg;
 
 /// argv may hold at most this many pointers (ARG_MAX is 2 MiB by default; the kernel
@@ -87,6 +87,7 @@ impl Engine {
                 program,
                 loader: plan.filename.clone(),
                 argv: plan.lead[..loader_args(&plan.lead)].to_vec(),
+                comm: procfs::comm_of(if from_fd { &fd_name } else { &path }),
             });
             t.pending_execfn = Some((plan.filename.clone(), path.clone()));
         }
@@ -144,32 +145,28 @@ impl Engine {
     /// The thread group whose `exe` link `path` names (`/proc/self/exe`,
     /// `/proc/thread-self/exe`, `/proc/N/exe`, `/proc/N/task/T/exe`).
     pub(crate) fn proc_exe_owner(&mut self, pid: Pid, path: &[u8]) -> Option<Pid> {
-        let rest = path.strip_prefix(b"/proc/")?;
-        let parts: Vec<&[u8]> = rest.split(|&b| b == b'/').collect();
-        let who = match parts.as_slice() {
-            [b"self" | b"thread-self", b"exe"] | [b"self" | b"thread-self", b"task", _, b"exe"] => {
-                return Some(self.tgid(pid))
-            }
-            [n, b"exe"] | [n, b"task", _, b"exe"] => parse_decimal(n)? as Pid,
-            _ => return None,
-        };
-        Some(self.tgid(who))
+        let f = procfs::parse(path).filter(|f| f.file == b"exe")?;
+        Some(self.proc_owner(pid, f.owner))
     }
 
-    /// The program's guest path if `path` is the exe link of a process that ptnix
-    /// started through its loader.
+    /// The thread group a `/proc` name made by `pid` is about.
+    pub(crate) fn proc_owner(&mut self, pid: Pid, owner: Owner) -> Pid {
+        match owner {
+            Owner::Caller => self.tgid(pid),
+            Owner::Pid(n) => self.tgid(n as Pid),
+        }
+    }
+
+    /// The record of how ptnix started `owner`'s program through its loader, if it
+    /// still holds.
     ///
     /// The record must still hold when it is read: another tracee's exec (or fork) may
     /// have happened without ptnix having processed its stop yet. So the owner's
     /// pending stop is processed first, and a record counts only while the kernel's
     /// own `/proc/PID/exe` still names the loader it describes. A child that forked
     /// but whose fork event is not yet processed has no record: its parent's counts
-    /// (same loader).
-    pub(crate) fn exe_redirect(&mut self, pid: Pid, path: &[u8]) -> Option<Vec<u8>> {
-        if !path.starts_with(b"/proc/") {
-            return None;
-        }
-        let owner = self.proc_exe_owner(pid, path)?;
+    /// (same loader). Gives the record and the kernel's exe link.
+    pub(crate) fn loader_run(&mut self, pid: Pid, owner: Pid) -> Option<(LoaderRun, Vec<u8>)> {
         if owner != pid && self.tracees.contains_key(&owner) {
             self.process_pending(owner);
         }
@@ -178,9 +175,17 @@ impl Engine {
             Some(r) => r.clone(),
             None => self.exe_of.get(&parent_of(owner)?)?.clone(),
         };
-        if run.loader != real {
+        (run.loader == real).then_some((run, real))
+    }
+
+    /// The program's guest path if `path` is the exe link of a process that ptnix
+    /// started through its loader (see `loader_run`).
+    pub(crate) fn exe_redirect(&mut self, pid: Pid, path: &[u8]) -> Option<Vec<u8>> {
+        if !path.starts_with(b"/proc/") {
             return None;
         }
+        let owner = self.proc_exe_owner(pid, path)?;
+        let (run, real) = self.loader_run(pid, owner)?;
         // The same loader may have just started another program, with the exec stop
         // still unprocessed: the command line the kernel now shows says which. While
         // the kernel is still setting up the new image (after the old files and the
@@ -228,14 +233,12 @@ impl Engine {
     }
 }
 
-/// auxv entry type of the filename execve was given (linux/auxvec.h).
-const AT_EXECFN: u64 = 31;
 /// execveat flag: run the file open at dirfd.
 const AT_EMPTY_PATH: u64 = libc::AT_EMPTY_PATH as u64;
 
 /// How many leading arguments of a loader invocation are the loader's own, up to and
 /// including the program: `LOADER --argv0 NAME PROGRAM` or `LOADER PROGRAM`.
-fn loader_args(lead: &[Vec<u8>]) -> usize {
+pub(crate) fn loader_args(lead: &[Vec<u8>]) -> usize {
     if lead.get(1).map(Vec::as_slice) == Some(b"--argv0") {
         4
     } else {
@@ -246,78 +249,6 @@ fn loader_args(lead: &[Vec<u8>]) -> usize {
 /// The parent process of `pid` (PPid in /proc/PID/status).
 fn parent_of(pid: Pid) -> Option<Pid> {
     hostfs::proc_field(&format!("/proc/{pid}/status"), b"PPid:").map(|n| n as Pid)
-}
-
-/// auxv entry types (linux/auxvec.h).
-const AT_NULL: u64 = 0;
-const AT_BASE: u64 = 7;
-const AT_ENTRY: u64 = 9;
-
-fn auxv_pairs(raw: &[u8]) -> impl Iterator<Item = (u64, u64)> + '_ {
-    raw.chunks_exact(16)
-        .map(|e| (u64::from_ne_bytes(e[..8].try_into().unwrap()), u64::from_ne_bytes(e[8..].try_into().unwrap())))
-        .take_while(|&(t, _)| t != AT_NULL)
-}
-
-impl Engine {
-    /// After an exec through an explicitly started loader: the kernel ran the loader
-    /// as the program, so AT_BASE (where the loader is mapped) is 0. glibc's loader
-    /// fixes AT_PHDR, AT_ENTRY and AT_EXECFN for the program, not AT_BASE: ptnix sets
-    /// it to the loader's load address (its AT_ENTRY less its ELF entry point), as the
-    /// kernel would have. The auxv lies on the new stack after argv and envp; it is
-    /// found by its contents, which /proc/PID/auxv gives.
-    pub(crate) fn fix_at_base(&mut self, pid: Pid) {
-        let Some(run) = self.exe_of.get(&pid).cloned() else { return };
-        let Ok(auxv) = std::fs::read(format!("/proc/{pid}/auxv")) else { return };
-        let Some(entry) = auxv_pairs(&auxv).find(|&(t, _)| t == AT_ENTRY).map(|(_, v)| v) else { return };
-        if auxv_pairs(&auxv).find(|&(t, _)| t == AT_BASE) != Some((AT_BASE, 0)) {
-            return;
-        }
-        let Ok(ehdr) = hostfs::read_at(&run.loader, 0, 64) else { return };
-        if ehdr.len() < 32 || &ehdr[..4] != b"\x7fELF" {
-            return;
-        }
-        let e_entry = u64::from_ne_bytes(ehdr[24..32].try_into().unwrap());
-        let Ok(regs) = crate::ptrace::get_regs(pid) else { return };
-        // The stack from %rsp up: argc, argv, envp, auxv, then strings. 64 KiB holds
-        // the vectors of any ordinary environment; read page by page to the stack's top.
-        let mut stack = Vec::new();
-        let mut at = regs.rsp;
-        while stack.len() < 64 * 1024 {
-            let n = (4096 - at % 4096) as usize;
-            let mut page = vec![0u8; n];
-            if mem::read(pid, at, &mut page).is_err() {
-                break;
-            }
-            stack.extend_from_slice(&page);
-            at += n as u64;
-        }
-        let used = auxv.len() - auxv.len() % 16;
-        let Some(off) = memchr::memmem::find(&stack, &auxv[..used]) else { return };
-        let Some(i) = auxv_pairs(&auxv).position(|(t, _)| t == AT_BASE) else { return };
-        let slot = regs.rsp + (off + 16 * i + 8) as u64;
-        let _ = mem::write(pid, slot, &entry.wrapping_sub(e_entry).to_ne_bytes());
-    }
-
-    /// After a successful exec: AT_EXECFN points at the filename the kernel got, a
-    /// host path, at the top of the new stack. If the name the tracee passed is not
-    /// longer, it is written over it in place, as the kernel would have recorded it.
-    pub(crate) fn fix_execfn(&mut self, pid: Pid) {
-        let Some((host, given)) = self.tracees.get_mut(&pid).and_then(|t| t.pending_execfn.take()) else { return };
-        if given.len() > host.len() || given == host {
-            return;
-        }
-        let Ok(auxv) = std::fs::read(format!("/proc/{pid}/auxv")) else { return };
-        let addr = auxv_pairs(&auxv).find(|&(t, _)| t == AT_EXECFN).map(|(_, v)| v);
-        let Some(addr) = addr else { return };
-        let mut seen = vec![0u8; host.len() + 1];
-        if mem::read(pid, addr, &mut seen).is_err() || seen[..host.len()] != host[..] || seen[host.len()] != 0 {
-            return;
-        }
-        let mut name = given;
-        name.push(0);
-        let _ = mem::write(pid, addr, &name);
-    }
 }
 
 fn read_argv0(pid: Pid, argv: u64) -> Result<Vec<u8>, i32> {

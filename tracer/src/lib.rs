@@ -5,6 +5,7 @@
 //! command starts) goes through [`engine::Engine`]. All `unsafe` code and all ptrace
 //! calls of ptnix live in this crate, behind [`ptrace`] and [`mem`].
 
+mod auxv;
 mod dirents;
 mod engine;
 mod entry;

@@ -1,29 +1,26 @@
-//! /proc files whose *contents* name host paths.
+//! /proc files whose *contents* ptnix rewrites.
 //!
 //! `/proc/PID/maps` (and `smaps`) list each mapped file by its host path. Nix's garbage
 //! collector reads them to find store paths in use ("runtime roots") and only counts
 //! paths that start with `/nix/store`: with host paths it would delete a library a
-//! running program has mapped. When a tracee opens such a file, ptnix reads it, writes
-//! a copy with guest paths into its private directory, and opens that instead; the copy
-//! is unlinked as soon as the open returns. The tracee reads a snapshot taken at open
-//! time rather than at read time, which for these files makes no difference to a
-//! reader that opens, reads and closes.
+//! running program has mapped.
+//!
+//! `/proc/PID/cmdline`, `comm`, `stat` and `status` of a program that ptnix started
+//! through its loader show the loader (see `ptnix_syscalls::procfs`); `ps` and the
+//! program itself read them.
+//!
+//! When a tracee opens such a file for reading, ptnix reads it, writes a rewritten
+//! copy into its private directory, and opens that instead; the copy is unlinked as
+//! soon as the open returns. The tracee reads a snapshot taken at open time rather
+//! than at read time, which for these files makes no difference to a reader that
+//! opens, reads and closes. Opens for writing (`comm` can be written) get the real
+//! file.
 
 use crate::engine::Engine;
 use crate::hostfs::TraceeFs;
 use crate::ptrace::Pid;
+use ptnix_syscalls::procfs;
 use std::os::unix::ffi::OsStrExt;
-
-/// Whether `guest` is `/proc/(self|thread-self|N)[/task/T]/(maps|smaps)`.
-fn is_maps(guest: &[u8]) -> bool {
-    let Some(rest) = guest.strip_prefix(b"/proc/") else { return false };
-    let parts: Vec<&[u8]> = rest.split(|&b| b == b'/').collect();
-    let file = match parts.as_slice() {
-        [_, f] | [_, b"task", _, f] => *f,
-        _ => return false,
-    };
-    file == b"maps" || file == b"smaps"
-}
 
 impl Engine {
     /// Rewrites each line's path (from its first `/` on) to the guest path.
@@ -46,31 +43,29 @@ impl Engine {
         out
     }
 
-    /// For an open of a maps file: the host path of a guest-path snapshot to open
-    /// instead. `None`: open the original (the kernel reports any error).
+    /// For an open for reading of a file under `/proc`: the host path of a rewritten
+    /// snapshot to open instead. `None`: open the original (the kernel reports any
+    /// error).
     pub(crate) fn proc_snapshot(&mut self, pid: Pid, guest: &[u8]) -> Option<Result<Vec<u8>, i32>> {
-        if !is_maps(guest) {
+        let f = procfs::parse(guest)?;
+        if !matches!(f.file, b"maps" | b"smaps" | b"cmdline" | b"comm" | b"stat" | b"status") {
             return None;
         }
         let tgid = self.tgid(pid);
         let fs = TraceeFs { tgid, tid: pid, cache: &mut self.cache, stats: &mut self.stats };
-        let text = std::fs::read(std::ffi::OsStr::from_bytes(&fs.local(guest))).ok()?;
-        let rewritten = self.guest_maps(&text);
+        let local = fs.local(guest);
+        let text = std::fs::read(std::ffi::OsStr::from_bytes(&local)).ok()?;
+        let rewritten = match f.file {
+            b"maps" | b"smaps" => self.guest_maps(&text),
+            file => {
+                let owner = self.proc_owner(pid, f.owner);
+                let (run, real) = self.loader_run(pid, owner)?;
+                match file {
+                    b"cmdline" => procfs::program_cmdline(&text, &run.argv)?,
+                    _ => procfs::rename_task(file, &text, &procfs::comm_of(&real), &run.comm)?,
+                }
+            }
+        };
         Some(self.shortlinks.snapshot(&rewritten))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_maps;
-
-    #[test]
-    fn maps_paths() {
-        assert!(is_maps(b"/proc/self/maps"));
-        assert!(is_maps(b"/proc/12/smaps"));
-        assert!(is_maps(b"/proc/12/task/13/maps"));
-        assert!(!is_maps(b"/proc/12/environ"));
-        assert!(!is_maps(b"/proc/maps"));
-        assert!(!is_maps(b"/home/maps"));
     }
 }

@@ -14,6 +14,9 @@ pub struct LoaderRun {
     /// The loader's argv as ptnix wrote it (`LOADER [--argv0 NAME] PROGRAM`), which
     /// `/proc/PID/cmdline` starts with right after the exec.
     pub argv: Vec<Vec<u8>>,
+    /// The task name the program would have natively (the kernel named it after the
+    /// loader).
+    pub comm: Vec<u8>,
 }
 
 /// Work left for the syscall-exit stop.
@@ -70,4 +73,7 @@ pub struct Tracee {
     /// to the kernel, the filename the tracee passed). The kernel records the former
     /// as AT_EXECFN; natively it would be the latter.
     pub pending_execfn: Option<(Vec<u8>, Vec<u8>)>,
+    /// After an exec through a loader: AT_EXECFN to restore once the loader has
+    /// moved the auxv (see `auxv`).
+    pub execfn_watch: Option<crate::auxv::ExecfnWatch>,
 }

@@ -1,0 +1,183 @@
+//! The auxiliary vector after an exec that ptnix redirected.
+//!
+//! The kernel builds the auxv for the file it was given: a host path, and for a store
+//! program its loader. Three entries then differ from what a real `/nix` would give:
+//! - AT_EXECFN points at the filename the kernel got (fs/exec.c copies `bprm->filename`
+//!   to the top of the new stack), a host path;
+//! - AT_BASE is 0, because the kernel ran the loader as the program;
+//! - once the loader has set the program up, it points AT_EXECFN at its own argv
+//!   entry for the program (glibc 2.36+, `_dl_start_args_adjust`: `AT_EXECFN =
+//!   _dl_argv[0]`), which is ptnix's name for the program or a script's interpreter.
+//!
+//! Natively AT_EXECFN is the name the caller passed to execve: a script's own name,
+//! `/proc/self/exe` for a re-exec. ptnix fixes the first two at the exec stop and the
+//! third at the process's first stop after the loader moved the vector.
+
+use crate::engine::Engine;
+use crate::exec::loader_args;
+use crate::hostfs;
+use crate::mem;
+use crate::ptrace::{self, Pid};
+
+/// auxv entry types (linux/auxvec.h).
+const AT_NULL: u64 = 0;
+const AT_BASE: u64 = 7;
+const AT_ENTRY: u64 = 9;
+const AT_EXECFN: u64 = 31;
+
+/// How many stops after the exec ptnix waits for the loader to move the vector. A
+/// glibc loader does it before it opens the first library; an older loader (which
+/// leaves AT_EXECFN alone) never does, and then the watch just runs out.
+const LOADER_STOPS: u8 = 64;
+
+/// Waiting for the loader to point AT_EXECFN at its argv entry for the program.
+#[derive(Clone, Debug)]
+pub struct ExecfnWatch {
+    /// Where the AT_EXECFN value lies once the loader has moved the vector down by
+    /// the words of its own arguments.
+    slot: u64,
+    /// The loader's argv pointer to the program's name: what it will store there.
+    loader_value: u64,
+    /// The kernel's AT_EXECFN string, which ptnix rewrote to the name given.
+    execfn: u64,
+    stops_left: u8,
+}
+
+fn auxv_pairs(raw: &[u8]) -> impl Iterator<Item = (u64, u64)> + '_ {
+    raw.chunks_exact(16)
+        .map(|e| (u64::from_ne_bytes(e[..8].try_into().unwrap()), u64::from_ne_bytes(e[8..].try_into().unwrap())))
+        .take_while(|&(t, _)| t != AT_NULL)
+}
+
+/// The new image's initial stack, as the kernel left it at the exec stop.
+struct InitialStack {
+    rsp: u64,
+    /// The auxv as the kernel saved it (`/proc/PID/auxv`).
+    auxv: Vec<u8>,
+    /// Where that auxv lies on the stack.
+    auxv_addr: u64,
+}
+
+impl InitialStack {
+    /// The stack from %rsp up holds argc, argv, envp, the auxv, then strings: the auxv
+    /// is found by its contents. 64 KiB holds the vectors of any ordinary environment;
+    /// it is read page by page up to the stack's top.
+    fn read(pid: Pid) -> Option<Self> {
+        let auxv = std::fs::read(format!("/proc/{pid}/auxv")).ok()?;
+        let rsp = ptrace::get_regs(pid).ok()?.rsp;
+        let mut stack = Vec::new();
+        let mut at = rsp;
+        while stack.len() < 64 * 1024 {
+            let n = (4096 - at % 4096) as usize;
+            let mut page = vec![0u8; n];
+            if mem::read(pid, at, &mut page).is_err() {
+                break;
+            }
+            stack.extend_from_slice(&page);
+            at += n as u64;
+        }
+        let used = auxv.len() - auxv.len() % 16;
+        let off = memchr::memmem::find(&stack, &auxv[..used])?;
+        Some(InitialStack { rsp, auxv_addr: rsp + off as u64, auxv })
+    }
+
+    fn get(&self, t: u64) -> Option<u64> {
+        auxv_pairs(&self.auxv).find(|&(k, _)| k == t).map(|(_, v)| v)
+    }
+
+    /// The address of entry `t`'s value.
+    fn slot(&self, t: u64) -> Option<u64> {
+        auxv_pairs(&self.auxv).position(|(k, _)| k == t).map(|i| self.auxv_addr + 16 * i as u64 + 8)
+    }
+}
+
+impl Engine {
+    /// At the exec stop of an exec whose filename ptnix rewrote.
+    pub(crate) fn fix_auxv(&mut self, pid: Pid) {
+        let execfn = self.tracees.get_mut(&pid).and_then(|t| t.pending_execfn.take());
+        let run = self.exe_of.get(&pid).cloned();
+        if execfn.is_none() && run.is_none() {
+            return;
+        }
+        let Some(stack) = InitialStack::read(pid) else { return };
+        let renamed = execfn.is_some_and(|(host, given)| rename_execfn(pid, &stack, &host, given));
+        let Some(run) = run else { return };
+        fix_at_base(pid, &stack, &run.loader);
+        if renamed {
+            self.watch_execfn(pid, &stack, loader_args(&run.argv) - 1);
+        }
+    }
+
+    /// The loader will skip its own `skip` arguments: argc stays where it is, argv
+    /// keeps its start, and envp and the auxv move down by `skip` words (glibc's
+    /// `_dl_start_args_adjust`).
+    fn watch_execfn(&mut self, pid: Pid, stack: &InitialStack, skip: usize) {
+        let (Some(slot), Some(execfn)) = (stack.slot(AT_EXECFN), stack.get(AT_EXECFN)) else { return };
+        let Ok(loader_value) = mem::read_u64(pid, stack.rsp + 8 * (1 + skip as u64)) else { return };
+        let watch = ExecfnWatch { slot: slot - 8 * skip as u64, loader_value, execfn, stops_left: LOADER_STOPS };
+        if let Some(t) = self.tracees.get_mut(&pid) {
+            t.execfn_watch = Some(watch);
+        }
+    }
+
+    /// At a stop of a process whose loader may have moved the auxv since the last
+    /// one: once it has, AT_EXECFN is pointed back at the name the caller gave. The
+    /// slot is written only when it holds exactly the loader's value, so a vector laid
+    /// out otherwise is never touched.
+    pub(crate) fn settle_execfn(&mut self, pid: Pid) {
+        let Some(t) = self.tracees.get_mut(&pid) else { return };
+        let Some(w) = t.execfn_watch.as_mut() else { return };
+        w.stops_left = w.stops_left.saturating_sub(1);
+        let w = w.clone();
+        let entry = read_pair(pid, w.slot - 8);
+        let settled = entry == Some((AT_EXECFN, w.loader_value));
+        if settled {
+            let _ = mem::write(pid, w.slot, &w.execfn.to_ne_bytes());
+        }
+        if settled || w.stops_left == 0 || entry.is_none() {
+            if let Some(t) = self.tracees.get_mut(&pid) {
+                t.execfn_watch = None;
+            }
+        }
+    }
+}
+
+fn read_pair(pid: Pid, addr: u64) -> Option<(u64, u64)> {
+    let mut b = [0u8; 16];
+    mem::read(pid, addr, &mut b).ok()?;
+    let pair = auxv_pairs(&b).next().unwrap_or((AT_NULL, 0));
+    Some(pair)
+}
+
+/// AT_EXECFN's string is the host filename the kernel got. If the name the tracee
+/// passed is not longer, it is written over it in place, as the kernel would have
+/// recorded it. Says whether it did.
+fn rename_execfn(pid: Pid, stack: &InitialStack, host: &[u8], given: Vec<u8>) -> bool {
+    if given.len() > host.len() || given == host {
+        return false;
+    }
+    let Some(addr) = stack.get(AT_EXECFN) else { return false };
+    let mut seen = vec![0u8; host.len() + 1];
+    if mem::read(pid, addr, &mut seen).is_err() || seen[..host.len()] != host[..] || seen[host.len()] != 0 {
+        return false;
+    }
+    let mut name = given;
+    name.push(0);
+    mem::write(pid, addr, &name).is_ok()
+}
+
+/// glibc's loader fixes AT_PHDR, AT_ENTRY and AT_EXECFN for the program, not AT_BASE:
+/// ptnix sets it to the loader's load address (its AT_ENTRY less its ELF entry
+/// point), as the kernel would have.
+fn fix_at_base(pid: Pid, stack: &InitialStack, loader: &[u8]) {
+    let (Some(entry), Some(slot)) = (stack.get(AT_ENTRY), stack.slot(AT_BASE)) else { return };
+    if stack.get(AT_BASE) != Some(0) {
+        return;
+    }
+    let Ok(ehdr) = hostfs::read_at(loader, 0, 64) else { return };
+    if ehdr.len() < 32 || &ehdr[..4] != b"\x7fELF" {
+        return;
+    }
+    let e_entry = u64::from_ne_bytes(ehdr[24..32].try_into().unwrap());
+    let _ = mem::write(pid, slot, &entry.wrapping_sub(e_entry).to_ne_bytes());
+}
