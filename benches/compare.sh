@@ -65,7 +65,16 @@ cat > "$work/drv.nix" <<NIX
 NIX
 
 have() { command -v "$1" >/dev/null 2>&1; }
-bwrap_ok=false; have bwrap && bwrap --dev-bind / / --bind "$S/nix" /nix true 2>/dev/null && bwrap_ok=true
+# bwrap as a user: a new root with every top-level entry of / bound (symlinks such as
+# /bin recreated), plus the store at /nix. (`--dev-bind / /` would need /nix to exist
+# on the host.)
+bwrap_args=()
+for d in /*; do
+    [ "$d" = /nix ] && continue
+    if [ -L "$d" ]; then bwrap_args+=(--symlink "$(readlink "$d")" "$d"); else bwrap_args+=(--dev-bind "$d" "$d"); fi
+done
+bwrap_args+=(--bind "$S/nix" /nix)
+bwrap_ok=false; have bwrap && bwrap "${bwrap_args[@]}" true 2>/dev/null && bwrap_ok=true
 proot_ok=false; have proot && proot -b "$S/nix:/nix" true 2>/dev/null && proot_ok=true
 
 # Each workload: a shell command using /nix paths (for the runtimes that show the
@@ -85,8 +94,9 @@ run_in() { # runtime command -> prints milliseconds, or "-" if the runtime is un
     t0=$(date +%s%N)
     case $rt in
         native) [ -n "$c" ] || { echo -; return; }; bash -c "$c" >/dev/null 2>&1 || { echo -; return; } ;;
-        bwrap) $bwrap_ok || { echo -; return; }; bwrap --dev-bind / / --bind "$S/nix" /nix bash -c "$c" >/dev/null 2>&1 || { echo -; return; } ;;
+        bwrap) $bwrap_ok || { echo -; return; }; bwrap "${bwrap_args[@]}" bash -c "$c" >/dev/null 2>&1 || { echo -; return; } ;;
         ptnix) $P run --store "$S" -- bash -c "$c" >/dev/null 2>&1 || { echo -; return; } ;;
+        ptnix-nopin) $P run --no-pin --store "$S" -- bash -c "$c" >/dev/null 2>&1 || { echo -; return; } ;;
         ptnix-ptrace) $P run --no-seccomp --store "$S" -- bash -c "$c" >/dev/null 2>&1 || { echo -; return; } ;;
         proot) $proot_ok || { echo -; return; }; proot -b "$S/nix:/nix" bash -c "$c" >/dev/null 2>&1 || { echo -; return; } ;;
     esac
@@ -96,7 +106,7 @@ run_in() { # runtime command -> prints milliseconds, or "-" if the runtime is un
 median() { tr ' ' '\n' | { grep -v '^-*$' || true; } | sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
 ratio() { [ "$1" = - ] || [ "$2" = - ] && { echo -; return; }; awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 
-runtimes="native bwrap ptnix ptnix-ptrace proot"
+runtimes="native bwrap ptnix ptnix-nopin ptnix-ptrace proot"
 declare -A times
 for ((r = 0; r < runs; r++)); do
     for ((i = 0; i < n; i++)); do
@@ -110,10 +120,10 @@ done
 echo
 echo "Median wall time of $runs interleaved runs, ms ($(uname -r), $(nproc) cores):"
 echo
-echo "| workload | native | bwrap | ptnix | ptnix --no-seccomp | proot | ptnix / bwrap | ptnix / proot |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| workload | native | bwrap | ptnix | ptnix --no-pin | ptnix --no-seccomp | proot | ptnix / bwrap | ptnix / proot |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for ((i = 0; i < n; i++)); do
     declare -A m=()
     for rt in $runtimes; do m[$rt]=$(median <<<"${times[$i,$rt]}"); done
-    echo "| ${names[i]} | ${m[native]} | ${m[bwrap]} | ${m[ptnix]} | ${m[ptnix-ptrace]} | ${m[proot]} | $(ratio "${m[ptnix]}" "${m[bwrap]}") | $(ratio "${m[ptnix]}" "${m[proot]}") |"
+    echo "| ${names[i]} | ${m[native]} | ${m[bwrap]} | ${m[ptnix]} | ${m[ptnix-nopin]} | ${m[ptnix-ptrace]} | ${m[proot]} | $(ratio "${m[ptnix]}" "${m[bwrap]}") | $(ratio "${m[ptnix]}" "${m[proot]}") |"
 done

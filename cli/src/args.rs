@@ -67,6 +67,14 @@ pub fn command() -> Command {
                                kernel refuses the filter."),
                 )
                 .arg(
+                    Arg::new("no-pin")
+                        .long("no-pin")
+                        .action(ArgAction::SetTrue)
+                        .help("Leave CPU placement to the kernel (also: PTNIX_NO_PIN=1). By \
+                               default ptnix runs on one CPU and moves tracees that stop often \
+                               next to it, which makes each stop several times cheaper."),
+                )
+                .arg(
                     Arg::new("verbose")
                         .short('v')
                         .long("verbose")

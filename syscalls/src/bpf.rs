@@ -234,11 +234,11 @@ mod tests {
         let uid = Sys::getuid.nr();
         let plain = SeccompData { nr: uid, arch: AUDIT_ARCH_X86_64, ip: 0, args: [0; 6] };
         assert_eq!(evaluate(&build_filter(), &plain), SECCOMP_RET_ALLOW);
-        let root = build_filter_with(Optional { fake_root: true, uname: false });
+        let root = build_filter_with(Optional { fake_root: true, uname: false, placement: false });
         assert_eq!(evaluate(&root, &plain), SECCOMP_RET_TRACE);
         let un = SeccompData { nr: Sys::uname.nr(), ..plain };
         assert_eq!(evaluate(&root, &un), SECCOMP_RET_ALLOW);
-        assert_eq!(evaluate(&build_filter_with(Optional { fake_root: false, uname: true }), &un), SECCOMP_RET_TRACE);
+        assert_eq!(evaluate(&build_filter_with(Optional { fake_root: false, uname: true, placement: false }), &un), SECCOMP_RET_TRACE);
     }
 
     #[test]
@@ -246,7 +246,7 @@ mod tests {
         for &s in Sys::ALL {
             let got = decide(s.nr(), AUDIT_ARCH_X86_64, [0; 6]);
             match s.class() {
-                Class::IdQuery { .. } | Class::Uname => assert_eq!(got, SECCOMP_RET_ALLOW, "{}", s.name()),
+                Class::IdQuery { .. } | Class::Uname | Class::Affinity { .. } => assert_eq!(got, SECCOMP_RET_ALLOW, "{}", s.name()),
                 Class::Deny(e) => assert_eq!(got, errno(e), "{}", s.name()),
                 Class::DenyIfFlag { .. } => assert_eq!(got, SECCOMP_RET_ALLOW, "{}", s.name()),
                 Class::SockaddrOut { .. } => assert_eq!(got, SECCOMP_RET_ALLOW, "{} with NULL", s.name()),

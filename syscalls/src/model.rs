@@ -2,7 +2,7 @@
 //! fuzzing and benches: resolution and exec planning run against it without a tracee.
 
 use crate::exec::ExecFs;
-use crate::resolve::{HostFs, Kind};
+use crate::resolve::{DirCheck, HostFs, Kind};
 use crate::Errno;
 use hashbrown::HashMap;
 
@@ -78,7 +78,7 @@ impl HostFs for ModelFs {
         }
     }
 
-    fn plain_dir(&mut self, host: &[u8]) -> Option<bool> {
+    fn plain_dir(&mut self, host: &[u8]) -> Option<DirCheck> {
         if !self.plain {
             return None;
         }
@@ -87,11 +87,13 @@ impl HostFs for ModelFs {
         for c in crate::path::components(host) {
             p.push(b'/');
             p.extend_from_slice(c);
-            if !matches!(self.nodes.get(&p), Some(Node::Dir)) {
-                return Some(false);
+            match self.nodes.get(&p) {
+                Some(Node::Dir) => {}
+                Some(Node::Link(_) | Node::Magic(_)) => return Some(DirCheck::Symlink),
+                _ => return Some(DirCheck::Unreachable),
             }
         }
-        Some(true)
+        Some(DirCheck::Plain)
     }
 }
 

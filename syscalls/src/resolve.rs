@@ -32,13 +32,24 @@ pub enum Kind {
 pub trait HostFs {
     fn lstat(&mut self, host: &[u8]) -> Result<Kind, Errno>;
     fn readlink(&mut self, host: &[u8]) -> Result<Vec<u8>, Errno>;
-    /// `Some(true)` when `host` is a directory reached without meeting any symlink,
-    /// in one step (Linux 5.6+: openat2 with RESOLVE_NO_SYMLINKS); `Some(false)` when
-    /// it is not; `None` when the filesystem cannot tell (the walk then asks
-    /// component by component).
-    fn plain_dir(&mut self, _host: &[u8]) -> Option<bool> {
+    /// Whether `host` is a directory reached without meeting any symlink, in one step
+    /// (Linux 5.6+: openat2 with RESOLVE_NO_SYMLINKS); `None` when the filesystem
+    /// cannot tell (the walk then asks component by component).
+    fn plain_dir(&mut self, _host: &[u8]) -> Option<DirCheck> {
         None
     }
+}
+
+/// What a symlink-free lookup of a directory path found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirCheck {
+    /// A directory, and no symlink on the way.
+    Plain,
+    /// A symlink on the way (ELOOP under RESOLVE_NO_SYMLINKS).
+    Symlink,
+    /// The lookup failed (ENOENT, ENOTDIR, EACCES) before meeting any symlink: the
+    /// kernel fails the same way on any path below it, in the guest as on the host.
+    Unreachable,
 }
 
 /// One path argument to resolve.
@@ -261,8 +272,11 @@ pub fn resolve(map: &Mapping, fs: &mut impl HostFs, cwd: &[u8], req: Request<'_>
 /// without `..` whose directories hold no symlink resolves lexically. The directory
 /// part is checked with [`HostFs::plain_dir`], once for each bind it passes through
 /// (the deepest directory in each), and the last component with one `lstat` when it
-/// would be followed. Anything else (a symlink, a missing directory, a filesystem
-/// that cannot tell) takes the full walk, which gives the same answer more slowly.
+/// would be followed. A directory in the last bind that cannot be reached without a
+/// symlink being met first (ENOENT: a library search trying `glibc-hwcaps/x86-64-v4`)
+/// needs nothing more: the kernel fails the translated path the same way. Anything
+/// else (a symlink, a failure in an earlier bind, a filesystem that cannot tell)
+/// takes the full walk, which gives the same answer more slowly.
 fn fast(map: &Mapping, fs: &mut impl HostFs, start: &Walk<'_>, req: Request<'_>) -> Option<Resolution> {
     let comps: Vec<&[u8]> = path::components(req.path).filter(|c| *c != b".").collect();
     let (&last, dirs) = comps.split_last()?;
@@ -278,21 +292,26 @@ fn fast(map: &Mapping, fs: &mut impl HostFs, start: &Walk<'_>, req: Request<'_>)
         if map.bind_of(&g) as *const _ != bind_before && checked_upto != g {
             let mut prev = g.clone();
             path::pop(&mut prev);
-            if prev != checked_upto && fs.plain_dir(&map.to_host(&prev))? != true {
+            if prev != checked_upto && fs.plain_dir(&map.to_host(&prev))? != DirCheck::Plain {
                 return None;
             }
             checked_upto = prev;
         }
     }
-    if g != checked_upto && fs.plain_dir(&map.to_host(&g))? != true {
-        return None;
-    }
+    let reachable = match g != checked_upto {
+        true => match fs.plain_dir(&map.to_host(&g))? {
+            DirCheck::Plain => true,
+            DirCheck::Symlink => return None,
+            DirCheck::Unreachable => false,
+        },
+        false => true,
+    };
     let trailing = req.path.last() == Some(&b'/');
     let mut w = Walk { map, guest: start.guest.clone(), kernel: start.kernel.clone() };
     for c in &comps {
         w.push(c);
     }
-    if trailing || req.follow_last {
+    if reachable && (trailing || req.follow_last) {
         if let Ok(Kind::Symlink | Kind::MagicLink) = fs.lstat(&map.to_host(&w.guest)) {
             return None;
         }

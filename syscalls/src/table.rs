@@ -74,6 +74,9 @@ pub enum Class {
     IdQuery { triple: bool },
     /// uname: the release field is rewritten under `proot -k RELEASE`, else not traced.
     Uname,
+    /// sched_getaffinity/sched_setaffinity(tid, len, mask): traced while ptnix moves
+    /// tracees between CPUs, so that each sees and sets its own mask (`placement`).
+    Affinity { set: bool },
 }
 
 /// Syscalls traced only when a launcher option asks for them.
@@ -83,6 +86,8 @@ pub struct Optional {
     pub fake_root: bool,
     /// `-k RELEASE`: uname reports this kernel release.
     pub uname: bool,
+    /// ptnix moves tracees between CPUs: affinity calls are answered with their own.
+    pub placement: bool,
 }
 
 const fn p(dirfd: Option<u8>, path: u8, follow: Follow, names_entry: bool) -> PathArg {
@@ -262,13 +267,19 @@ syscalls! {
     getresuid = 118 => IdQuery { triple: true };
     getresgid = 120 => IdQuery { triple: true };
     uname = 63 => Uname;
+    // --- CPU placement (see Class::Affinity) ---
+    sched_setaffinity = 203 => Affinity { set: true };
+    sched_getaffinity = 204 => Affinity { set: false };
 }
 
 impl Sys {
     /// True when the filter must stop the tracee for this syscall (the rest are
     /// decided inside BPF).
     pub const fn traced(self) -> bool {
-        !matches!(self.class(), Class::Deny(_) | Class::DenyIfFlag { .. } | Class::IdQuery { .. } | Class::Uname)
+        !matches!(
+            self.class(),
+            Class::Deny(_) | Class::DenyIfFlag { .. } | Class::IdQuery { .. } | Class::Uname | Class::Affinity { .. }
+        )
     }
 
     /// Whether the filter stops this syscall when these launcher options are on.
@@ -276,6 +287,7 @@ impl Sys {
         match self.class() {
             Class::IdQuery { .. } => opt.fake_root,
             Class::Uname => opt.uname,
+            Class::Affinity { .. } => opt.placement,
             _ => true,
         }
     }

@@ -52,33 +52,53 @@ fn auxv_pairs(raw: &[u8]) -> impl Iterator<Item = (u64, u64)> + '_ {
 /// The new image's initial stack, as the kernel left it at the exec stop.
 struct InitialStack {
     rsp: u64,
-    /// The auxv as the kernel saved it (`/proc/PID/auxv`).
+    /// The auxv entries, without the final AT_NULL.
     auxv: Vec<u8>,
     /// Where that auxv lies on the stack.
     auxv_addr: u64,
 }
 
 impl InitialStack {
-    /// The stack from %rsp up holds argc, argv, envp, the auxv, then strings: the auxv
-    /// is found by its contents. 64 KiB holds the vectors of any ordinary environment;
-    /// it is read page by page up to the stack's top.
+    /// The stack from %rsp up holds argc, argv[] and NULL, envp[] and NULL, then the
+    /// auxv (fs/binfmt_elf.c, create_elf_tables), then the strings. One read of 8 KiB
+    /// holds the vectors of any ordinary process; a larger environment takes one more.
     fn read(pid: Pid) -> Option<Self> {
-        let auxv = std::fs::read(format!("/proc/{pid}/auxv")).ok()?;
         let rsp = ptrace::get_regs(pid).ok()?.rsp;
-        let mut stack = Vec::new();
-        let mut at = rsp;
-        while stack.len() < 64 * 1024 {
-            let n = (4096 - at % 4096) as usize;
-            let mut page = vec![0u8; n];
-            if mem::read(pid, at, &mut page).is_err() {
-                break;
+        for size in [8 << 10, 256 << 10] {
+            let mut buf = vec![0u8; size];
+            let n = mem::read_upto(pid, rsp, &mut buf);
+            buf.truncate(n);
+            let word = |i: usize| buf.get(8 * i..8 * i + 8).map(|w| u64::from_ne_bytes(w.try_into().unwrap()));
+            let argc = usize::try_from(word(0)?).ok()?;
+            // argv[argc] is NULL; envp starts after it.
+            let mut i = argc.checked_add(2)?;
+            if i > buf.len() / 8 {
+                continue;
             }
-            stack.extend_from_slice(&page);
-            at += n as u64;
+            loop {
+                match word(i) {
+                    Some(0) => break,
+                    Some(_) => i += 1,
+                    None => break,
+                }
+            }
+            if word(i).is_none() {
+                continue;
+            }
+            let start = 8 * (i + 1);
+            let mut end = start;
+            let complete = loop {
+                match (word(end / 8), word(end / 8 + 1)) {
+                    (Some(AT_NULL), Some(_)) => break true,
+                    (Some(_), Some(_)) => end += 16,
+                    _ => break false,
+                }
+            };
+            if complete {
+                return Some(InitialStack { rsp, auxv: buf[start..end].to_vec(), auxv_addr: rsp + start as u64 });
+            }
         }
-        let used = auxv.len() - auxv.len() % 16;
-        let off = memchr::memmem::find(&stack, &auxv[..used])?;
-        Some(InitialStack { rsp, auxv_addr: rsp + off as u64, auxv })
+        None
     }
 
     fn get(&self, t: u64) -> Option<u64> {
@@ -102,7 +122,7 @@ impl Engine {
         let Some(stack) = InitialStack::read(pid) else { return };
         let renamed = execfn.is_some_and(|(host, given)| rename_execfn(pid, &stack, &host, given));
         let Some(run) = run else { return };
-        fix_at_base(pid, &stack, &run.loader);
+        fix_at_base(pid, &stack, &run.loader, &mut self.cache);
         if renamed {
             self.watch_execfn(pid, &stack, loader_args(&run.argv) - 1);
         }
@@ -169,12 +189,12 @@ fn rename_execfn(pid: Pid, stack: &InitialStack, host: &[u8], given: Vec<u8>) ->
 /// glibc's loader fixes AT_PHDR, AT_ENTRY and AT_EXECFN for the program, not AT_BASE:
 /// ptnix sets it to the loader's load address (its AT_ENTRY less its ELF entry
 /// point), as the kernel would have.
-fn fix_at_base(pid: Pid, stack: &InitialStack, loader: &[u8]) {
+fn fix_at_base(pid: Pid, stack: &InitialStack, loader: &[u8], cache: &mut crate::fscache::FsCache) {
     let (Some(entry), Some(slot)) = (stack.get(AT_ENTRY), stack.slot(AT_BASE)) else { return };
     if stack.get(AT_BASE) != Some(0) {
         return;
     }
-    let Ok(ehdr) = hostfs::read_at(loader, 0, 64) else { return };
+    let Ok(ehdr) = hostfs::read_at_cached(cache, loader, 0, 64) else { return };
     if ehdr.len() < 32 || &ehdr[..4] != b"\x7fELF" {
         return;
     }

@@ -6,6 +6,7 @@ use crate::spawn::{self, SpawnError};
 use crate::tracee::{LoaderRun, Tracee};
 use crate::fscache::FsCache;
 use crate::log::Logger;
+use crate::placement::{self, Placement};
 use crate::stats::Stats;
 use crate::{kernel, signals};
 use std::time::Instant;
@@ -19,6 +20,8 @@ pub struct Options {
     pub mapping: Mapping,
     /// Try the seccomp filter (falls back to pure ptrace if it cannot be installed).
     pub seccomp: bool,
+    /// Keep tracees that stop often on the tracer's CPU (see `placement`).
+    pub pin: bool,
     /// Print `--stats` at exit.
     pub stats: bool,
     /// `-v` level (0: quiet) and where the log goes (None: stderr).
@@ -83,14 +86,19 @@ pub struct Engine {
     pub(crate) stats: Stats,
     pub(crate) log: Option<Logger>,
     pub(crate) launcher: Launcher,
+    pub(crate) placement: Option<Placement>,
     root: Pid,
     outcome: Option<Outcome>,
 }
 
 /// Runs `argv` under ptnix until every tracee has exited.
 pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
-    let filter = opts.seccomp.then(|| bpf::build_filter_with(opts.launcher.optional));
+    let mut optional = opts.launcher.optional;
+    optional.placement = opts.pin && placement::worthwhile();
+    let filter = opts.seccomp.then(|| bpf::build_filter_with(optional));
     let spawned = spawn::spawn(argv, filter.as_deref(), opts.launcher.cwd.as_deref()).map_err(RunError::Spawn)?;
+    // After the fork: placement starts a thread.
+    let placement = if optional.placement { Placement::start() } else { None };
     signals::forward_to(spawned.pid);
     let store_dir = opts.mapping.to_host(b"/nix/store");
     let mut e = Engine {
@@ -112,6 +120,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
             Logger::new(opts.verbose, out)
         }),
         launcher: opts.launcher,
+        placement,
         root: spawned.pid,
         outcome: None,
     };
@@ -119,6 +128,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     let r = e.event_loop();
     e.shortlinks.cleanup();
     if e.stats.enabled {
+        e.stats.moves = e.placement.as_ref().map(|p| p.moves);
         eprint!("{}", e.stats.report());
     }
     r
@@ -147,6 +157,9 @@ impl Engine {
 
     fn gone(&mut self, pid: Pid, how: Outcome) {
         if let Some(t) = self.tracees.remove(&pid) {
+            if let Some(pl) = self.placement.as_mut() {
+                pl.gone(pid, &t.place);
+            }
             if t.tgid == Some(pid) || t.tgid.is_none() {
                 self.exe_of.remove(&pid);
             }
@@ -167,8 +180,13 @@ impl Engine {
     /// PTRACE_SYSCALL stops at the next syscall entry/exit, PTRACE_CONT only at the
     /// next seccomp, event or signal stop.
     pub(crate) fn resume(&mut self, pid: Pid, sig: i32) {
-        let want_syscall_stops = match self.tracees.get(&pid) {
-            Some(t) => !self.seccomp || t.exit.is_some() || t.skip_entry_stop,
+        let want_syscall_stops = match self.tracees.get_mut(&pid) {
+            Some(t) => {
+                if let Some(pl) = self.placement.as_mut() {
+                    pl.resumed(pid, &mut t.place);
+                }
+                !self.seccomp || t.exit.is_some() || t.skip_entry_stop
+            }
             None => !self.seccomp,
         };
         // ESRCH: the tracee died meanwhile; waitpid will say so.
@@ -182,6 +200,9 @@ impl Engine {
         let t = self.tracees.entry(pid).or_default();
         let first = !t.started;
         t.started = true;
+        if let Some(pl) = self.placement.as_mut() {
+            pl.stopped(pid, &mut t.place);
+        }
 
         if sig == (libc::SIGTRAP | 0x80) {
             return self.syscall_stop(pid);
@@ -200,7 +221,17 @@ impl Engine {
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
                 if let Ok(child) = ptrace::event_msg(pid) {
                     let child = child as Pid;
-                    self.tracees.entry(child).or_default();
+                    let parent_place = self.tracees.get(&pid).map(|t| t.place.clone()).unwrap_or_default();
+                    let c = self.tracees.entry(child).or_default();
+                    // kernel/fork.c: a fork or vfork event (exit signal SIGCHLD, or
+                    // CLONE_VFORK) is a new process, which leads its own thread group;
+                    // knowing it saves reading /proc/CHILD/status.
+                    if event != libc::PTRACE_EVENT_CLONE && !c.exec_seen {
+                        c.tgid.get_or_insert(child);
+                    }
+                    if let Some(pl) = self.placement.as_mut() {
+                        pl.forked(&parent_place, child, &mut c.place);
+                    }
                     // A new process runs the same program as its parent until it
                     // execs. (A new thread shares its parent's thread group.)
                     // The child may have run, and exec'ed, before this event came.

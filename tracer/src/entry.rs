@@ -170,6 +170,7 @@ impl Engine {
                 Verdict::Pass
             }
             Class::Uname => Verdict::Pass,
+            Class::Affinity { set } => self.affinity_entry(pid, regs, set),
             Class::Deny(e) => fail(e),
             Class::DenyIfFlag { arg: i, mask } if arg(regs, i) & mask != 0 => fail(libc::EPERM),
             Class::DenyIfFlag { .. } => Verdict::Pass,

@@ -49,6 +49,14 @@ impl Engine {
                         self.restore(pid, &regs, &saved, fallback);
                         None
                     }
+                    ExitWork::GetAffinity { tid, buf } => {
+                        self.get_affinity_exit(pid, ret, tid, buf);
+                        None
+                    }
+                    ExitWork::SetAffinity { tid, mask } => {
+                        self.set_affinity_exit(ret, tid, mask);
+                        None
+                    }
                     ExitWork::Getcwd { buf, size } => self.getcwd_exit(pid, ret, buf, size),
                     ExitWork::Sockaddr { addr, len_ptr, cap } => {
                         self.sockaddr_exit(pid, ret, addr, len_ptr, cap);

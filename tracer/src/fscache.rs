@@ -1,37 +1,89 @@
 //! What ptnix remembers about the host filesystem between syscalls, and why each
 //! memory cannot go stale.
 //!
-//! Only facts about *valid store objects* are kept. Nix makes a store path immutable
-//! once it is built or added: `canonicalisePathMetaData` removes every write
-//! permission and sets the modification time to 1 (1970-01-01T00:00:01Z), and nothing
-//! in Nix changes a valid path afterwards; a path with the same name always has the
-//! same contents, even after it is collected and added again. A store path that is
-//! still being built is writable and has a current mtime, so it is never remembered;
-//! nor is anything outside the store, which the user (or another user) may change.
+//! Two kinds of places never change under a user's feet:
+//!
+//! - *Valid store objects.* Nix makes a store path immutable once it is built or
+//!   added: `canonicalisePathMetaData` removes every write permission and sets the
+//!   modification time to 1 (1970-01-01T00:00:01Z), and nothing in Nix changes a valid
+//!   path afterwards; a path with the same name always has the same contents, even
+//!   after it is collected and added again. A store path that is still being built is
+//!   writable and has a current mtime, so it is never remembered. The one change left
+//!   is deletion (garbage collection): a remembered directory or file that is gone
+//!   makes the kernel fail the translated path with ENOENT, as it would natively. A
+//!   remembered symlink would be followed after its deletion, so store symlinks are
+//!   not remembered.
+//! - *Sealed host directories*: a directory that is root's and not writable by group
+//!   or others, below directories that are all the same (`/usr/lib`, `/etc`), when
+//!   ptnix does not run as root. Only root can change what is in them. Directories
+//!   whose contents the system changes by itself (`/proc`, `/sys`, `/dev`, `/run`) are
+//!   never sealed.
+//!
+//! Anything else (the user's home, `/tmp`, the store directory itself, `/nix/var`)
+//! is looked up afresh every time: tests change such paths between two lookups
+//! (`tests/tests/cache_validity.rs`).
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
+use ptnix_syscalls::path::has_prefix;
+use ptnix_syscalls::resolve::{DirCheck, Kind};
+use ptnix_syscalls::Errno;
 use std::ffi::CString;
 
 /// Bounded so that a walk over a huge store cannot grow ptnix without limit.
 const MAX_ENTRIES: usize = 1 << 16;
+/// Bytes of file contents kept (ELF and `#!` headers of store programs).
+const MAX_READ_BYTES: usize = 8 << 20;
+
+/// Whose contents the system changes by itself, root-owned or not.
+const VOLATILE: [&[u8]; 4] = [b"/proc", b"/sys", b"/dev", b"/run"];
 
 #[derive(Default)]
 pub struct FsCache {
     /// Host path of the store directory (`STORE/nix/store`), with a trailing `/`.
     store_prefix: Vec<u8>,
+    /// ptnix runs as root: then no host directory is beyond the user's reach.
+    as_root: bool,
     /// Loader path -> understands `--argv0`.
     pub loaders: HashMap<Vec<u8>, bool>,
     /// Store object (host path of its top directory) -> immutable (canonicalised).
     objects: HashMap<Vec<u8>, bool>,
-    /// Directories inside immutable store objects whose path has no symlink.
-    plain: HashSet<Vec<u8>>,
+    /// Host directory -> it and every directory above it are sealed.
+    sealed: HashMap<Vec<u8>, bool>,
+    /// Directory checks (see [`DirCheck`]; a symlink is not kept).
+    dirs: HashMap<Vec<u8>, DirCheck>,
+    /// lstat: what kind of file, or ENOENT/ENOTDIR.
+    entries: HashMap<Vec<u8>, Result<Kind, Errno>>,
+    /// Symlink contents in sealed directories.
+    links: HashMap<Vec<u8>, Vec<u8>>,
+    /// Contents of files in immutable store objects: (path, offset, length) -> bytes.
+    reads: HashMap<(Vec<u8>, u64, usize), Vec<u8>>,
+    read_bytes: usize,
+    /// Whether execve may run a file of an immutable store object.
+    execs: HashMap<Vec<u8>, Result<(), Errno>>,
+}
+
+fn bounded_insert<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>, k: K, v: V) {
+    if m.len() >= MAX_ENTRIES {
+        m.clear();
+    }
+    m.insert(k, v);
+}
+
+fn parent(p: &[u8]) -> Option<&[u8]> {
+    match memchr::memrchr(b'/', p)? {
+        0 if p.len() > 1 => Some(b"/"),
+        0 => None,
+        i => Some(&p[..i]),
+    }
 }
 
 impl FsCache {
     pub fn new(store_dir_host: &[u8]) -> FsCache {
         let mut store_prefix = store_dir_host.to_vec();
         store_prefix.push(b'/');
-        FsCache { store_prefix, ..FsCache::default() }
+        // SAFETY: geteuid cannot fail.
+        let as_root = unsafe { libc::geteuid() } == 0;
+        FsCache { store_prefix, as_root, ..FsCache::default() }
     }
 
     /// The top directory of the store object `local` lies in, if any.
@@ -46,44 +98,133 @@ impl FsCache {
         if let Some(&b) = self.objects.get(top) {
             return b;
         }
-        let Ok(c) = CString::new(top) else { return false };
-        // SAFETY: lstat of a valid C string into plain old data.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        let ok = unsafe { libc::lstat(c.as_ptr(), &mut st) } == 0;
-        let canonical = ok && st.st_mode & 0o222 == 0 && st.st_mtime == 1;
+        let canonical = lstat(top).is_some_and(|st| st.st_mode & 0o222 == 0 && st.st_mtime == 1);
         // Only the immutable answer is kept: a writable path may become valid later.
         if canonical {
-            if self.objects.len() >= MAX_ENTRIES {
-                self.objects.clear();
-            }
-            self.objects.insert(top.to_vec(), true);
+            bounded_insert(&mut self.objects, top.to_vec(), true);
         }
         canonical
     }
 
-    /// A remembered "no symlink on this directory's path".
-    pub fn plain_known(&self, local: &[u8]) -> bool {
-        self.plain.contains(local)
+    /// Whether directory `dir` and every one above it are root's and not writable
+    /// by group or others (and are real directories, not symlinks).
+    fn sealed(&mut self, dir: &[u8]) -> bool {
+        if let Some(&b) = self.sealed.get(dir) {
+            return b;
+        }
+        let Some(st) = lstat(dir) else { return false };
+        let own = st.st_mode & libc::S_IFMT == libc::S_IFDIR && st.st_uid == 0 && st.st_mode & 0o022 == 0;
+        let b = own && parent(dir).map_or(true, |p| self.sealed(p));
+        bounded_insert(&mut self.sealed, dir.to_vec(), b);
+        b
     }
 
-    /// Remembers that directory `local` has no symlink on its path, if it lies in an
-    /// immutable store object (its path up to the store directory is ptnix's own
-    /// canonical store root, and the object's contents never change).
-    pub fn remember_plain(&mut self, local: &[u8]) {
-        let Some(top) = self.object_of(local) else { return };
-        let top = top.to_vec();
-        if self.immutable(&top) {
-            if self.plain.len() >= MAX_ENTRIES {
-                self.plain.clear();
+    /// Whether what a lookup of `local` finds (its kind, whether a symlink lies on
+    /// its path, a symlink's contents) can be remembered.
+    fn lookup_stable(&mut self, local: &[u8]) -> bool {
+        if local.first() != Some(&b'/') || VOLATILE.iter().any(|v| has_prefix(local, v)) {
+            return false;
+        }
+        if let Some(top) = self.object_of(local) {
+            let top = top.to_vec();
+            return self.immutable(&top);
+        }
+        if self.as_root || has_prefix(local, &self.store_prefix[..self.store_prefix.len() - 1]) {
+            return false;
+        }
+        parent(local).is_some_and(|p| self.sealed(p))
+    }
+
+    /// Whether a file's contents and mode can be remembered: it is in an immutable
+    /// store object.
+    fn content_stable(&mut self, local: &[u8]) -> bool {
+        match self.object_of(local) {
+            Some(top) => {
+                let top = top.to_vec();
+                self.immutable(&top)
             }
-            self.plain.insert(local.to_vec());
+            None => false,
+        }
+    }
+
+    /// A remembered check of directory `local` (see [`DirCheck`]).
+    pub fn dir_known(&self, local: &[u8]) -> Option<DirCheck> {
+        self.dirs.get(local).copied()
+    }
+
+    /// Remembers what a check of directory `local` found, where that is stable. A
+    /// symlink is not remembered: the walk that follows looks at it anyway.
+    pub fn remember_dir(&mut self, local: &[u8], found: DirCheck) {
+        if found != DirCheck::Symlink && self.lookup_stable(local) {
+            bounded_insert(&mut self.dirs, local.to_vec(), found);
+        }
+    }
+
+    pub fn entry_known(&self, local: &[u8]) -> Option<Result<Kind, Errno>> {
+        self.entries.get(local).copied()
+    }
+
+    /// Remembers an lstat result. Store symlinks are not (see the module comment);
+    /// nor are errors other than "not there".
+    pub fn remember_entry(&mut self, local: &[u8], r: Result<Kind, Errno>) {
+        let keep = match r {
+            Ok(Kind::Symlink) => self.object_of(local).is_none(),
+            Ok(Kind::MagicLink) => false,
+            Ok(_) => true,
+            Err(e) => e == libc::ENOENT || e == libc::ENOTDIR,
+        };
+        if keep && self.lookup_stable(local) {
+            bounded_insert(&mut self.entries, local.to_vec(), r);
+        }
+    }
+
+    pub fn link_known(&self, local: &[u8]) -> Option<&Vec<u8>> {
+        self.links.get(local)
+    }
+
+    pub fn remember_link(&mut self, local: &[u8], target: &[u8]) {
+        if self.object_of(local).is_none() && self.lookup_stable(local) {
+            bounded_insert(&mut self.links, local.to_vec(), target.to_vec());
+        }
+    }
+
+    pub fn read_known(&self, local: &[u8], offset: u64, len: usize) -> Option<&Vec<u8>> {
+        self.reads.get(&(local.to_vec(), offset, len))
+    }
+
+    pub fn remember_read(&mut self, local: &[u8], offset: u64, len: usize, data: &[u8]) {
+        if !self.content_stable(local) {
+            return;
+        }
+        if self.read_bytes + data.len() > MAX_READ_BYTES {
+            self.reads.clear();
+            self.read_bytes = 0;
+        }
+        self.read_bytes += data.len();
+        self.reads.insert((local.to_vec(), offset, len), data.to_vec());
+    }
+
+    pub fn exec_known(&self, local: &[u8]) -> Option<Result<(), Errno>> {
+        self.execs.get(local).copied()
+    }
+
+    pub fn remember_exec(&mut self, local: &[u8], r: Result<(), Errno>) {
+        if self.content_stable(local) {
+            bounded_insert(&mut self.execs, local.to_vec(), r);
         }
     }
 }
 
+fn lstat(p: &[u8]) -> Option<libc::stat> {
+    let c = CString::new(p).ok()?;
+    // SAFETY: lstat of a valid C string into plain old data.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    (unsafe { libc::lstat(c.as_ptr(), &mut st) } == 0).then_some(st)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::FsCache;
+    use super::*;
 
     #[test]
     fn objects_are_found_under_the_store_dir_only() {
@@ -97,6 +238,13 @@ mod tests {
     }
 
     #[test]
+    fn parents() {
+        assert_eq!(parent(b"/a/b"), Some(&b"/a"[..]));
+        assert_eq!(parent(b"/a"), Some(&b"/"[..]));
+        assert_eq!(parent(b"/"), None);
+    }
+
+    #[test]
     fn writable_objects_are_not_remembered() {
         let dir = std::env::temp_dir().join(format!("ptnix-fscache-{}", std::process::id()));
         let obj = dir.join("nix/store/abc-x/lib");
@@ -104,8 +252,28 @@ mod tests {
         let store = dir.join("nix/store");
         let mut c = FsCache::new(store.as_os_str().as_encoded_bytes());
         let lib = obj.as_os_str().as_encoded_bytes().to_vec();
-        c.remember_plain(&lib);
-        assert!(!c.plain_known(&lib), "a writable store object (being built) is remembered");
+        c.remember_dir(&lib, DirCheck::Plain);
+        assert_eq!(c.dir_known(&lib), None, "a writable store object (being built) is remembered");
+        c.remember_entry(&lib, Ok(Kind::Dir));
+        assert_eq!(c.entry_known(&lib), None);
+        c.remember_read(&lib, 0, 4, b"abcd");
+        assert_eq!(c.read_known(&lib, 0, 4), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn volatile_and_user_places_are_not_sealed() {
+        let mut c = FsCache::new(b"/nonexistent/nix/store");
+        for p in [&b"/proc/self/exe"[..], b"/dev/null", b"/tmp/x", b"/sys/kernel"] {
+            assert!(!c.lookup_stable(p), "{}", String::from_utf8_lossy(p));
+        }
+        if !c.as_root {
+            // /usr/bin is root's on any ordinary system.
+            assert!(c.lookup_stable(b"/usr/bin/env"));
+            let home = std::env::var_os("HOME").unwrap();
+            let mut p = home.as_encoded_bytes().to_vec();
+            p.extend_from_slice(b"/x");
+            assert!(!c.lookup_stable(&p), "a file in the user's home");
+        }
     }
 }

@@ -7,7 +7,7 @@
 use crate::ptrace::{last_errno, Pid};
 use ptnix_syscalls::path::{has_prefix, parse_decimal, PATH_MAX};
 use ptnix_syscalls::exec::ExecFs;
-use ptnix_syscalls::resolve::{HostFs, Kind};
+use ptnix_syscalls::resolve::{DirCheck, HostFs, Kind};
 use ptnix_syscalls::Errno;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -70,43 +70,62 @@ pub fn readlink(p: &[u8]) -> Result<Vec<u8>, Errno> {
     Ok(buf)
 }
 
+fn lstat_kind(local: &[u8]) -> Result<Kind, Errno> {
+    let magic = is_proc_pid_path(local);
+    let c = cstring(local.to_vec())?;
+    // SAFETY: `st` is plain old data filled by the kernel.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::lstat(c.as_ptr(), &mut st) } != 0 {
+        return Err(last_errno());
+    }
+    Ok(match st.st_mode & libc::S_IFMT {
+        libc::S_IFDIR => Kind::Dir,
+        libc::S_IFLNK if magic => Kind::MagicLink,
+        libc::S_IFLNK => Kind::Symlink,
+        _ => Kind::Other,
+    })
+}
+
 impl HostFs for TraceeFs<'_> {
     fn lstat(&mut self, host: &[u8]) -> Result<Kind, Errno> {
-        self.stats.lstat += 1;
         let local = self.local(host);
-        let magic = is_proc_pid_path(&local);
-        let c = cstring(local)?;
-        // SAFETY: `st` is plain old data filled by the kernel.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        if unsafe { libc::lstat(c.as_ptr(), &mut st) } != 0 {
-            return Err(last_errno());
+        if let Some(known) = self.cache.entry_known(&local) {
+            self.stats.cache_hits += 1;
+            return known;
         }
-        Ok(match st.st_mode & libc::S_IFMT {
-            libc::S_IFDIR => Kind::Dir,
-            libc::S_IFLNK if magic => Kind::MagicLink,
-            libc::S_IFLNK => Kind::Symlink,
-            _ => Kind::Other,
-        })
+        self.stats.lstat += 1;
+        let r = lstat_kind(&local);
+        self.cache.remember_entry(&local, r);
+        r
     }
 
     fn readlink(&mut self, host: &[u8]) -> Result<Vec<u8>, Errno> {
+        let local = self.local(host);
+        if let Some(known) = self.cache.link_known(&local) {
+            self.stats.cache_hits += 1;
+            return Ok(known.clone());
+        }
         self.stats.readlink += 1;
-        readlink(&self.local(host))
+        let r = readlink(&local);
+        if let Ok(t) = &r {
+            self.cache.remember_link(&local, t);
+        }
+        r
     }
 
-    fn plain_dir(&mut self, host: &[u8]) -> Option<bool> {
+    fn plain_dir(&mut self, host: &[u8]) -> Option<DirCheck> {
         let local = self.local(host);
-        if self.cache.plain_known(&local) {
+        if let Some(known) = self.cache.dir_known(&local) {
             self.stats.cache_hits += 1;
-            return Some(true);
+            return Some(known);
         }
         let r = plain_dir(&local);
         match r {
-            Some(true) => {
+            Some(DirCheck::Symlink) => self.stats.plain_misses += 1,
+            Some(found) => {
                 self.stats.plain_hits += 1;
-                self.cache.remember_plain(&local);
+                self.cache.remember_dir(&local, found);
             }
-            Some(false) => self.stats.plain_misses += 1,
             None => {}
         }
         self.stats.openat2 += u64::from(r.is_some());
@@ -119,8 +138,9 @@ static OPENAT2_WORKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicB
 
 /// openat2(2): "RESOLVE_NO_SYMLINKS: Disallow resolution of symbolic links during
 /// path resolution": one call says whether a directory path is free of symlinks
-/// (ELOOP if not), where a walk would take one lstat per component.
-pub fn plain_dir(p: &[u8]) -> Option<bool> {
+/// (ELOOP if not), where a walk would take one lstat per component. ENOENT, ENOTDIR
+/// and EACCES come from the first component that fails, before any symlink.
+pub fn plain_dir(p: &[u8]) -> Option<DirCheck> {
     use std::sync::atomic::Ordering;
     if !OPENAT2_WORKS.load(Ordering::Relaxed) {
         return None;
@@ -144,12 +164,16 @@ pub fn plain_dir(p: &[u8]) -> Option<bool> {
                 OPENAT2_WORKS.store(false, Ordering::Relaxed);
                 None
             }
-            _ => Some(false),
+            libc::ELOOP => Some(DirCheck::Symlink),
+            libc::ENOENT | libc::ENOTDIR | libc::EACCES => Some(DirCheck::Unreachable),
+            // ENAMETOOLONG (ptnix shortens such paths before the kernel sees them),
+            // ENOMEM, ...: the walk decides.
+            _ => None,
         };
     }
     // SAFETY: closing the fd openat2 just gave us.
     unsafe { libc::close(fd as i32) };
-    Some(true)
+    Some(DirCheck::Plain)
 }
 
 /// Reads up to `len` bytes at `offset` of file `p`.
@@ -179,31 +203,51 @@ pub fn read_at(p: &[u8], offset: u64, len: usize) -> Result<Vec<u8>, Errno> {
     }
 }
 
+/// The kernel's checks before it runs a file (see [`ExecFs::may_exec`]).
+fn may_exec(local: &[u8]) -> Result<(), Errno> {
+    let c = cstring(local.to_vec())?;
+    // SAFETY: stat and faccessat on a valid C string; `st` is plain old data.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::stat(c.as_ptr(), &mut st) != 0 {
+            return Err(last_errno());
+        }
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(libc::EACCES);
+        }
+        // AT_EACCESS: the effective ids, as execve uses. X_OK also fails on a
+        // noexec mount.
+        if libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) != 0 {
+            return Err(last_errno());
+        }
+    }
+    Ok(())
+}
+
+/// [`read_at`], remembered for files of immutable store objects.
+pub fn read_at_cached(cache: &mut crate::fscache::FsCache, local: &[u8], offset: u64, len: usize) -> Result<Vec<u8>, Errno> {
+    if let Some(known) = cache.read_known(local, offset, len) {
+        return Ok(known.clone());
+    }
+    let r = read_at(local, offset, len)?;
+    cache.remember_read(local, offset, len, &r);
+    Ok(r)
+}
+
 impl ExecFs for TraceeFs<'_> {
     fn read_at(&mut self, host: &[u8], offset: u64, len: usize) -> Result<Vec<u8>, Errno> {
-        read_at(&self.local(host), offset, len)
+        read_at_cached(self.cache, &self.local(host), offset, len)
     }
 
     fn may_exec(&mut self, host: &[u8]) -> Result<(), Errno> {
-        let c = cstring(self.local(host))?;
-        // SAFETY: stat and faccessat on a valid C string; `st` is plain old data.
-        unsafe {
-            let mut st: libc::stat = std::mem::zeroed();
-            if libc::stat(c.as_ptr(), &mut st) != 0 {
-                return Err(last_errno());
-            }
-            if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-                return Err(libc::EACCES);
-            }
-            // AT_EACCESS: the effective ids, as execve uses. X_OK also fails on a
-            // noexec mount.
-            if libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::X_OK, libc::AT_EACCESS) != 0 {
-                return Err(last_errno());
-            }
+        let local = self.local(host);
+        if let Some(known) = self.cache.exec_known(&local) {
+            return known;
         }
-        Ok(())
+        let r = may_exec(&local);
+        self.cache.remember_exec(&local, r);
+        r
     }
-
     fn loader_has_argv0(&mut self, host: &[u8]) -> bool {
         if let Some(&b) = self.cache.loaders.get(host) {
             return b;

@@ -76,6 +76,28 @@ pub fn read(pid: Pid, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
     Ok(())
 }
 
+/// Reads as much of `buf.len()` bytes at `addr` as is mapped (process_vm_readv
+/// stops at the first unmapped page); returns how many. Reads across page ends on
+/// purpose: for memory known to be mapped up to some unknown end (a stack).
+pub fn read_upto(pid: Pid, addr: u64, buf: &mut [u8]) -> usize {
+    if VM_RW_WORKS.load(Ordering::Relaxed) {
+        match vm_read(pid, addr, buf) {
+            Ok(n) => return n,
+            Err(e) if vm_unavailable(e) => VM_RW_WORKS.store(false, Ordering::Relaxed),
+            Err(_) => return 0,
+        }
+    }
+    let mut done = 0;
+    while done < buf.len() {
+        let n = ((PAGE - (addr + done as u64) % PAGE) as usize).min(buf.len() - done);
+        if read(pid, addr + done as u64, &mut buf[done..done + n]).is_err() {
+            break;
+        }
+        done += n;
+    }
+    done
+}
+
 /// Writes all of `buf` at `addr`.
 pub fn write(pid: Pid, addr: u64, buf: &[u8]) -> Result<(), i32> {
     if VM_RW_WORKS.load(Ordering::Relaxed) {

@@ -32,6 +32,8 @@ pub struct Stats {
     /// Directory checks answered from memory (immutable store objects, `fscache`).
     pub cache_hits: u64,
     pub tracer_time: Duration,
+    /// Moves of tracees to the tracer's CPU and back (None: placement is off).
+    pub moves: Option<u64>,
 }
 
 impl Stats {
@@ -83,6 +85,10 @@ impl Stats {
             wall.as_secs_f64() * 1e3,
             per_stop
         );
+        let _ = match self.moves {
+            Some(n) => writeln!(s, "  CPU placement: {n} moves of tracees to the tracer's CPU and back"),
+            None => writeln!(s, "  CPU placement: off (--no-pin, or a single CPU)"),
+        };
         s
     }
 }

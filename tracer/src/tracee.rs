@@ -35,6 +35,11 @@ pub enum ExitWork {
     Uname(u64),
     /// A snapshot file the tracee has now opened: remove it (see `procfiles`).
     Unlink(Vec<u8>),
+    /// sched_getaffinity wrote `len` bytes of a mask at `buf` for thread `tid`: put
+    /// that thread's own mask there.
+    GetAffinity { tid: Pid, buf: u64 },
+    /// sched_setaffinity of thread `tid` to `mask`: if it worked, that is its own mask.
+    SetAffinity { tid: Pid, mask: crate::placement::Mask },
     /// An injected lseek: restore these registers (see `dirents`).
     Restore { regs: Box<Regs>, fallback: (Pid, i32, u64) },
 }
@@ -76,4 +81,6 @@ pub struct Tracee {
     /// After an exec through a loader: AT_EXECFN to restore once the loader has
     /// moved the auxv (see `auxv`).
     pub execfn_watch: Option<crate::auxv::ExecfnWatch>,
+    /// Which CPU it runs on (see `placement`).
+    pub place: crate::placement::Place,
 }
