@@ -17,6 +17,9 @@ pub enum Need {
     Cc,
     /// nix-store and nix, in the tracee's PATH.
     Nix,
+    /// The tests were started as root (and so run tracees as the test user): only
+    /// root can make the root-owned directories some tests need.
+    Root,
 }
 
 /// `name` in the tracee PATH (the tools must be reachable by the test user too).
@@ -42,6 +45,10 @@ fn missing(n: Need) -> Option<String> {
             return find_in_path("cc")
                 .is_none()
                 .then(|| "cc (in PATH)".to_string())
+        }
+        Need::Root => {
+            // SAFETY: geteuid cannot fail.
+            return (unsafe { libc::geteuid() } != 0).then(|| "root (the tests must be started as root)".to_string());
         }
         Need::Nix => {
             let m: Vec<&str> = ["nix-store", "nix"]

@@ -1,7 +1,8 @@
-//! ptnix remembers facts only about immutable store objects (`tracer/src/fscache.rs`).
-//! These tests change user-modifiable paths between two lookups in the same ptnix
-//! process and check that the second lookup sees the change, and that the cache is
-//! really used where it is valid.
+//! ptnix remembers facts only about immutable store objects and sealed (root-owned,
+//! not group- or world-writable) host directories (`tracer/src/fscache.rs`). These
+//! tests change user-modifiable paths between two lookups in the same ptnix process
+//! and check that the second lookup sees the change, and that the cache is really used
+//! where it is valid.
 
 use ptnix_tests::*;
 
@@ -46,7 +47,94 @@ ln -s /nix/store/eee-x/sub ~/d/sub
 cat ~/d/sub/f
 "#;
 
+/// Inside a root-owned directory the user cannot change: a directory of the user's
+/// (D/user), and one the user's group may write (D/group, mode 0775), each get a
+/// subdirectory that becomes a symlink into the store.
+const IN_SEALED: &str = r#"
+set -e
+mkdir -p /nix/store/fff-x/sub
+echo store > /nix/store/fff-x/sub/f
+for d in "$D/user" "$D/group"; do
+    mkdir -p "$d/sub"
+    echo host > "$d/sub/f"
+    for i in 1 2 3; do cat "$d/sub/f"; done
+    mv "$d/sub" "$d/sub.old"
+    ln -s /nix/store/fff-x/sub "$d/sub"
+    cat "$d/sub/f"
+done
+"#;
+
+/// A directory tree made by root outside any world-writable directory (so that every
+/// directory above it is sealed), removed again when dropped.
+struct RootTree(std::path::PathBuf);
+
+impl RootTree {
+    fn new(name: &str) -> RootTree {
+        let p = std::path::PathBuf::from(format!("/var/lib/ptnix-tests-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        RootTree(p)
+    }
+}
+
+impl Drop for RootTree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The "cache N hits" count of a `--stats` report.
+fn cache_hits(stderr: &str) -> u64 {
+    let line = stderr.lines().find(|l| l.contains("directory checks:")).map(str::to_string);
+    let line = line.unwrap_or_else(|| panic!("no stats in stderr:\n{stderr}"));
+    line.split("cache ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap()
+}
+
+fn run_with_stats(fx: &Fixture, m: Mode, argv: &[String]) -> Output {
+    let mut args: Vec<String> = ["run", "--stats", "--store"].iter().map(|s| s.to_string()).collect();
+    args.push(fx.store.to_str().unwrap().to_string());
+    args.extend(m.flags().iter().map(|s| s.to_string()));
+    args.push("--".into());
+    args.extend(argv.iter().cloned());
+    fx.ptnix(&args).run().ok()
+}
+
 both_modes! {
+    /// A user's directory, or a group-writable one, inside a root-owned directory is
+    /// not sealed: changing it between lookups is seen at once.
+    fn writable_directories_in_root_owned_ones_are_not_remembered(m: Mode) {
+        require!(Sh, Coreutils, Root);
+        let fx = Fixture::new(m);
+        let t = RootTree::new(&format!("unsealed-{m:?}"));
+        std::fs::create_dir(t.0.join("user")).unwrap();
+        fx.own(&t.0.join("user"));
+        std::fs::create_dir(t.0.join("group")).unwrap();
+        let gid = ptnix_tests::env::env().user.map(|u| u.gid);
+        std::os::unix::fs::lchown(t.0.join("group"), None, gid).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(t.0.join("group"), std::fs::Permissions::from_mode(0o775)).unwrap();
+        fx.cmd(&["/bin/sh", "-c", IN_SEALED])
+            .env("D", &t.0)
+            .run()
+            .expect_stdout("host\nhost\nhost\nstore\nhost\nhost\nhost\nstore\n");
+    }
+
+    /// In sealed host directories (root's, below root's), lookups are answered from
+    /// memory.
+    fn sealed_host_directories_are_remembered(m: Mode) {
+        require!(Coreutils, Root);
+        let fx = Fixture::new(m);
+        let t = RootTree::new(&format!("sealed-{m:?}"));
+        std::fs::create_dir_all(t.0.join("a/b/c")).unwrap();
+        std::fs::write(t.0.join("a/b/c/f1"), "1").unwrap();
+        std::fs::write(t.0.join("a/b/c/f2"), "2").unwrap();
+        let f = |n: &str| t.0.join("a/b/c").join(n).display().to_string();
+        let out = run_with_stats(&fx, m, &["/bin/cat".into(), f("f1"), f("f2"), f("f1")]);
+        assert_eq!(out.stdout(), "121");
+        let hits = cache_hits(&out.stderr());
+        assert!(hits >= 2, "expected cache hits in a sealed directory:\n{}", out.stderr());
+    }
+
     fn store_path_being_built_is_not_remembered(m: Mode) {
         require!(Sh, Coreutils);
         let fx = Fixture::new(m);
@@ -76,18 +164,9 @@ both_modes! {
         let added = fx.run(&["nix-store", "--add", src.to_str().unwrap()]).ok().stdout();
         let added = added.trim();
         assert!(added.starts_with("/nix/store/"), "{added}");
-        let mut args: Vec<String> = ["run", "--stats", "--store"].iter().map(|s| s.to_string()).collect();
-        args.push(fx.store.to_str().unwrap().to_string());
-        if m == Mode::Ptrace {
-            args.push("--no-seccomp".into());
-        }
-        args.push("--".into());
-        args.extend(["cat".to_string(), format!("{added}/a/b/c/f1"), format!("{added}/a/b/c/f2"), format!("{added}/a/b/c/f1")]);
-        let out = fx.ptnix(&args).run().ok();
+        let out = run_with_stats(&fx, m, &["cat".into(), format!("{added}/a/b/c/f1"), format!("{added}/a/b/c/f2"), format!("{added}/a/b/c/f1")]);
         assert_eq!(out.stdout(), "121");
-        let line = out.stderr().lines().find(|l| l.contains("directory checks:")).map(str::to_string);
-        let line = line.unwrap_or_else(|| panic!("no stats in stderr:\n{}", out.stderr()));
-        let hits: u64 = line.split("cache ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
-        assert!(hits >= 2, "expected cache hits inside a canonical store object: {line}");
+        let hits = cache_hits(&out.stderr());
+        assert!(hits >= 2, "expected cache hits inside a canonical store object:\n{}", out.stderr());
     }
 }
