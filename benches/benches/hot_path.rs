@@ -1,9 +1,8 @@
 //! Criterion benches of the syscall hot path: everything ptnix does per traced
 //! syscall except the stop itself (which `benches/compare.sh` measures end to end).
 //!
-//! Baselines: `benches/run` saves a run as criterion baseline `main` and compares the
-//! next run against it; the medians of the last run are kept in
-//! `benches/baseline.txt`.
+//! Baselines: `benches/run` compares a run's medians with `benches/baseline.txt` (kept
+//! in the repository) and flags regressions; `benches/run --save` writes them there.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use ptnix_syscalls::bpf::{build_filter, evaluate, SeccompData, AUDIT_ARCH_X86_64};
@@ -12,7 +11,9 @@ use ptnix_syscalls::elf::{interpreter_in, synthetic_elf};
 use ptnix_syscalls::exec::{plan, ExecRequest};
 use ptnix_syscalls::mapping::Mapping;
 use ptnix_syscalls::model::ModelFs;
-use ptnix_syscalls::resolve::{resolve, Request};
+use ptnix_syscalls::resolve::{resolve, DirCheck, HostFs, Kind, Request};
+use ptnix_syscalls::Errno;
+use std::collections::HashMap;
 use ptnix_syscalls::shebang;
 
 const DEEP: &[u8] = b"/nix/store/0123456789abcdfghijklmnpqrsvwxyz-glibc-2.40/share/locale/de/LC_MESSAGES/libc.mo";
@@ -26,6 +27,36 @@ fn store_fs(plain: bool) -> ModelFs {
         .file("/usr/include/stdio.h", b"");
     f.plain = plain;
     f
+}
+
+/// A filesystem whose answers are remembered, as the tracer's `fscache` remembers them
+/// inside immutable store objects: resolution then makes no lookup at all.
+struct Cached {
+    fs: ModelFs,
+    dirs: HashMap<Vec<u8>, Option<DirCheck>>,
+    entries: HashMap<Vec<u8>, Result<Kind, Errno>>,
+}
+
+impl HostFs for Cached {
+    fn lstat(&mut self, host: &[u8]) -> Result<Kind, Errno> {
+        if let Some(r) = self.entries.get(host) {
+            return *r;
+        }
+        let r = self.fs.lstat(host);
+        self.entries.insert(host.to_vec(), r);
+        r
+    }
+    fn readlink(&mut self, host: &[u8]) -> Result<Vec<u8>, Errno> {
+        self.fs.readlink(host)
+    }
+    fn plain_dir(&mut self, host: &[u8]) -> Option<DirCheck> {
+        if let Some(r) = self.dirs.get(host) {
+            return *r;
+        }
+        let r = self.fs.plain_dir(host);
+        self.dirs.insert(host.to_vec(), r);
+        r
+    }
 }
 
 fn translation(c: &mut Criterion) {
@@ -45,6 +76,10 @@ fn translation(c: &mut Criterion) {
             })
         });
     }
+    let mut cached = Cached { fs: store_fs(true), dirs: HashMap::new(), entries: HashMap::new() };
+    g.bench_function("deep_store_path_cached", |b| {
+        b.iter(|| resolve(&map, &mut cached, b"/", Request { path: black_box(DEEP), follow_last: true, ..Default::default() }))
+    });
     let mut fs = store_fs(true);
     g.bench_function("lone_relative_name", |b| {
         b.iter(|| resolve(&map, &mut fs, b"/usr/include", Request { path: black_box(b"stdio.h"), ..Default::default() }))

@@ -183,7 +183,7 @@ impl Engine {
         let want_syscall_stops = match self.tracees.get_mut(&pid) {
             Some(t) => {
                 if let Some(pl) = self.placement.as_mut() {
-                    pl.resumed(pid, &mut t.place);
+                    pl.resumed(&mut t.place);
                 }
                 !self.seccomp || t.exit.is_some() || t.skip_entry_stop
             }
