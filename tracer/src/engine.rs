@@ -8,7 +8,7 @@ use crate::fscache::FsCache;
 use crate::log::Logger;
 use crate::placement::{self, Placement};
 use crate::stats::Stats;
-use crate::{kernel, signals};
+use crate::{kernel, signals, standins};
 use std::time::Instant;
 use hashbrown::HashMap;
 use ptnix_syscalls::bpf;
@@ -53,6 +53,8 @@ pub enum Outcome {
 #[derive(Debug)]
 pub enum RunError {
     Spawn(SpawnError),
+    /// The bind table could not be completed (see `standins`).
+    Binds(String),
     Wait(i32),
 }
 
@@ -60,6 +62,7 @@ impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RunError::Spawn(e) => e.fmt(f),
+            RunError::Binds(e) => f.write_str(e),
             RunError::Wait(e) => write!(f, "waitpid failed: {}", std::io::Error::from_raw_os_error(*e)),
         }
     }
@@ -93,6 +96,8 @@ pub struct Engine {
 
 /// Runs `argv` under ptnix until every tracee has exited.
 pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
+    let mut shortlinks = ShortLinks::default();
+    let mapping = standins::complete(opts.mapping, &mut shortlinks).map_err(RunError::Binds)?;
     let mut optional = opts.launcher.optional;
     optional.placement = opts.pin && placement::worthwhile();
     let filter = opts.seccomp.then(|| bpf::build_filter_with(optional));
@@ -100,13 +105,13 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     // After the fork: placement starts a thread.
     let placement = if optional.placement { Placement::start() } else { None };
     signals::forward_to(spawned.pid);
-    let store_dir = opts.mapping.to_host(b"/nix/store");
+    let store_dir = mapping.to_host(b"/nix/store");
     let mut e = Engine {
-        mapping: opts.mapping,
+        mapping,
         seccomp: spawned.seccomp,
         old_seccomp_order: kernel::seccomp_stop_precedes_entry_stop(),
         tracees: HashMap::new(),
-        shortlinks: ShortLinks::default(),
+        shortlinks,
         cache: FsCache::new(&store_dir),
         exe_of: HashMap::new(),
         bound_names: HashMap::new(),

@@ -23,6 +23,7 @@ pub mod ptrace;
 mod regs;
 mod signals;
 mod shortlinks;
+mod standins;
 pub mod spawn;
 mod stats;
 pub mod testing;

@@ -25,6 +25,8 @@ pub struct ShortLinks {
     snapshots: usize,
     /// host directory -> short link (`SHORTDIR/N`)
     links: HashMap<Vec<u8>, Vec<u8>>,
+    /// Stand-in directories (see `standins`), parents before children.
+    stand_ins: Vec<Vec<u8>>,
 }
 
 fn base36(mut n: usize) -> Vec<u8> {
@@ -38,6 +40,15 @@ fn base36(mut n: usize) -> Vec<u8> {
             return v;
         }
     }
+}
+
+fn mkdir(p: &[u8]) -> Result<(), i32> {
+    let c = CString::new(p).map_err(|_| libc::EINVAL)?;
+    // SAFETY: mkdir of a valid C string.
+    if unsafe { libc::mkdir(c.as_ptr(), 0o755) } != 0 {
+        return Err(crate::ptrace::last_errno());
+    }
+    Ok(())
 }
 
 fn split_dir(p: &[u8]) -> (&[u8], &[u8]) {
@@ -124,6 +135,32 @@ impl ShortLinks {
         Ok(p)
     }
 
+    /// A new empty stand-in directory, `SHORTDIR/g/N` (mode 0755 until `standins`
+    /// makes it read-only).
+    pub fn new_stand_in(&mut self) -> Result<Vec<u8>, i32> {
+        let mut g = self.ensure_dir()?;
+        g.extend_from_slice(b"/g");
+        if !self.stand_ins.contains(&g) {
+            mkdir(&g)?;
+            self.stand_ins.push(g.clone());
+        }
+        g.push(b'/');
+        g.extend_from_slice(&base36(self.stand_ins.len()));
+        self.stand_in_dir(&g)?;
+        Ok(g)
+    }
+
+    /// Makes directory `p` inside a stand-in.
+    pub fn stand_in_dir(&mut self, p: &[u8]) -> Result<(), i32> {
+        mkdir(p)?;
+        self.stand_ins.push(p.to_vec());
+        Ok(())
+    }
+
+    pub fn stand_ins(&self) -> &[Vec<u8>] {
+        &self.stand_ins
+    }
+
     /// Turns a shortened path the kernel reports (getsockname) back into the host path.
     pub fn lengthen(&self, p: &[u8]) -> Option<Vec<u8>> {
         let dir = self.dir.as_ref()?;
@@ -148,6 +185,17 @@ impl ShortLinks {
             }
         }
         self.links.clear();
+        // All writable again first (removing a directory needs write access to its
+        // parent), then children before parents.
+        let stand_ins: Vec<CString> = self.stand_ins.drain(..).filter_map(|d| CString::new(d).ok()).collect();
+        for c in &stand_ins {
+            // SAFETY: chmod of a valid C string.
+            unsafe { libc::chmod(c.as_ptr(), 0o700) };
+        }
+        for c in stand_ins.iter().rev() {
+            // SAFETY: rmdir of a valid C string.
+            unsafe { libc::rmdir(c.as_ptr()) };
+        }
         if let Ok(c) = CString::new(dir) {
             // SAFETY: valid C string.
             unsafe { libc::rmdir(c.as_ptr()) };
