@@ -121,7 +121,7 @@ fn run(m: &clap::ArgMatches) -> ExitCode {
     let verbose = if log_file.is_some() { verbose.max(1) } else { verbose };
     let launcher = ptnix_tracer::Launcher::default();
     match ptnix_tracer::run(Options { mapping, seccomp, pin, stats, verbose, log_file, launcher }, &argv) {
-        Ok(Outcome::Exited(c)) => ExitCode::from(c as u8),
+        Ok(Outcome::Exited(c) | Outcome::NotStarted(c)) => ExitCode::from(c as u8),
         Ok(Outcome::Signaled(s)) => ExitCode::from(128u8.wrapping_add(s as u8)),
         Err(e) => fail(e),
     }

@@ -214,9 +214,15 @@ pub fn main(argv: &[OsString]) -> ExitCode {
         log_file: None,
         launcher,
     };
+    // proot's conventions: the command's own exit status; 255 (with a note) when a
+    // signal killed it; 1 for proot's own errors, a command that cannot start included.
     match ptnix_tracer::run(opts, &argv) {
         Ok(Outcome::Exited(c)) => ExitCode::from(c as u8),
-        Ok(Outcome::Signaled(s)) => ExitCode::from(128u8.wrapping_add(s as u8)),
+        Ok(Outcome::Signaled(s)) => {
+            eprintln!("ptnix (proot mode) info: {}: terminated with signal {s}", command[0].to_string_lossy());
+            ExitCode::from(255)
+        }
+        Ok(Outcome::NotStarted(_)) => ExitCode::from(1),
         Err(e) => fail(e),
     }
 }

@@ -31,6 +31,34 @@ fn describe(e: &std::io::Error) -> String {
     s.split(" (os error").next().unwrap_or(&s).to_string()
 }
 
+/// Refuses a store directory another user controls, as Nix refuses a store path with
+/// a symlink in it: each of `ROOT`, `ROOT/nix`, `ROOT/nix/store`, `ROOT/nix/var` and
+/// `ROOT/nix/var/nix` must be a real directory (not a symlink, except that `ROOT`
+/// itself may be reached through one), owned by you or by root, and not writable by
+/// everyone. Otherwise a directory planted by someone else in a shared place such as
+/// /tmp would become your store.
+fn trusted(d: &Path, may_be_link: bool) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let shown = d.display();
+    let m = std::fs::symlink_metadata(d).map_err(|e| format!("cannot use store directory {shown}: {}", describe(&e)))?;
+    if m.file_type().is_symlink() && !may_be_link {
+        return Err(format!("store directory {shown} is a symlink: Nix needs a store path without symlinks, and a planted one would hand your store to whoever made it"));
+    }
+    let m = if m.file_type().is_symlink() { std::fs::metadata(d).map_err(|e| format!("cannot use store directory {shown}: {}", describe(&e)))? } else { m };
+    if !m.is_dir() {
+        return Err(format!("store directory {shown} is not a directory"));
+    }
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if m.uid() != me && m.uid() != 0 {
+        return Err(format!("store directory {shown} belongs to uid {}, not you (uid {me}): use a directory of your own", m.uid()));
+    }
+    if m.mode() & 0o002 != 0 {
+        return Err(format!("store directory {shown} is writable by everyone: chmod o-w it, or use another"));
+    }
+    Ok(())
+}
+
 /// Creates `root/nix/store` and `root/nix/var/nix` (without `/nix/var/nix`, Nix falls
 /// back to its chroot store, which needs namespaces) and returns the canonical root:
 /// the kernel reports canonical host paths (/proc/PID/cwd), so the bind must be one too.
@@ -43,6 +71,13 @@ pub fn prepare(root: &Path) -> Result<PathBuf, String> {
     if root.exists() && !root.is_dir() {
         return Err(format!("store directory {} is not a directory", root.display()));
     }
+    // Before creating anything below an existing directory: nothing another user
+    // planted there is used.
+    for d in [root.clone(), root.join("nix"), root.join("nix/var")] {
+        if std::fs::symlink_metadata(&d).is_ok() {
+            trusted(&d, d == root)?;
+        }
+    }
     for sub in ["nix/store", "nix/var/nix"] {
         let d = root.join(sub);
         std::fs::DirBuilder::new()
@@ -53,6 +88,10 @@ pub fn prepare(root: &Path) -> Result<PathBuf, String> {
     }
     let canon = std::fs::canonicalize(&root)
         .map_err(|e| format!("cannot resolve store directory {}: {}", root.display(), describe(&e)))?;
+    trusted(&canon, true)?;
+    for sub in ["nix", "nix/store", "nix/var", "nix/var/nix"] {
+        trusted(&canon.join(sub), false)?;
+    }
     for sub in ["nix/store", "nix/var/nix"] {
         let d = canon.join(sub);
         let c = std::ffi::CString::new(d.as_os_str().as_encoded_bytes()).map_err(|_| "NUL in path".to_string())?;

@@ -18,6 +18,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     let map = Mapping::for_store(b"/s").unwrap();
     let flags = data.first().copied().unwrap_or(0);
+    // The one-lookup fast path (openat2 RESOLVE_NO_SYMLINKS), or the walk.
+    fs.plain = flags & 8 != 0;
     let cwd: &[u8] = if flags & 1 != 0 { b"/nix/store" } else { b"/home/u" };
     let req = Request { path, follow_last: flags & 2 != 0, names_entry: flags & 4 != 0, ..Default::default() };
     let r = resolve(&map, &mut fs, cwd, req);

@@ -34,6 +34,11 @@ pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 pub const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
 pub const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
 pub const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
+/// The 16-bit SECCOMP_RET_DATA of ptnix's own RET_TRACE ("PT"): the tracer reads it
+/// (PTRACE_GETEVENTMSG) to tell its stops from those a tracee's own filter asks for.
+pub const PTNIX_TRACE_DATA: u32 = 0x5054;
+/// What ptnix's filter returns to stop a syscall.
+pub const TRACE: u32 = SECCOMP_RET_TRACE | PTNIX_TRACE_DATA;
 pub const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 
 const OFF_NR: u32 = 0;
@@ -62,6 +67,8 @@ enum Action {
     /// Trace only when the 64-bit argument is not zero (a NULL out-pointer means
     /// there is nothing to rewrite).
     TraceIfArg(u8),
+    /// Trace only when the low 32 bits of the argument are this value.
+    TraceIfArgIs(u8, u32),
     Errno(i32),
     ErrnoIfFlag { arg: u8, mask: u64, errno: i32 },
 }
@@ -69,13 +76,19 @@ enum Action {
 impl Action {
     fn emit(self, out: &mut Vec<Insn>) {
         match self {
-            Action::Trace => out.push(ret(SECCOMP_RET_TRACE)),
+            Action::Trace => out.push(ret(TRACE)),
             Action::TraceIfArg(arg) => {
                 out.push(stmt(BPF_LD_W_ABS, off_arg_lo(arg)));
                 out.push(jump(BPF_JEQ_K, 0, 0, 2));
                 out.push(stmt(BPF_LD_W_ABS, off_arg_lo(arg) + 4));
                 out.push(jump(BPF_JEQ_K, 0, 1, 0));
-                out.push(ret(SECCOMP_RET_TRACE));
+                out.push(ret(TRACE));
+                out.push(ret(SECCOMP_RET_ALLOW));
+            }
+            Action::TraceIfArgIs(arg, value) => {
+                out.push(stmt(BPF_LD_W_ABS, off_arg_lo(arg)));
+                out.push(jump(BPF_JEQ_K, value, 0, 1));
+                out.push(ret(TRACE));
                 out.push(ret(SECCOMP_RET_ALLOW));
             }
             Action::Errno(e) => out.push(ret(errno(e))),
@@ -124,6 +137,7 @@ fn x86_64_entries(opt: Optional) -> Vec<(u32, Action)> {
                     Action::ErrnoIfFlag { arg, mask, errno: libc::EPERM }
                 }
                 Class::SockaddrOut { addr, .. } => Action::TraceIfArg(addr),
+                Class::OwnFilter { arg0: Some(v) } => Action::TraceIfArgIs(0, v),
                 _ => Action::Trace,
             };
             (s.nr(), action)
@@ -235,10 +249,10 @@ mod tests {
         let plain = SeccompData { nr: uid, arch: AUDIT_ARCH_X86_64, ip: 0, args: [0; 6] };
         assert_eq!(evaluate(&build_filter(), &plain), SECCOMP_RET_ALLOW);
         let root = build_filter_with(Optional { fake_root: true, uname: false, placement: false });
-        assert_eq!(evaluate(&root, &plain), SECCOMP_RET_TRACE);
+        assert_eq!(evaluate(&root, &plain), TRACE);
         let un = SeccompData { nr: Sys::uname.nr(), ..plain };
         assert_eq!(evaluate(&root, &un), SECCOMP_RET_ALLOW);
-        assert_eq!(evaluate(&build_filter_with(Optional { fake_root: false, uname: true, placement: false }), &un), SECCOMP_RET_TRACE);
+        assert_eq!(evaluate(&build_filter_with(Optional { fake_root: false, uname: true, placement: false }), &un), TRACE);
     }
 
     #[test]
@@ -250,7 +264,13 @@ mod tests {
                 Class::Deny(e) => assert_eq!(got, errno(e), "{}", s.name()),
                 Class::DenyIfFlag { .. } => assert_eq!(got, SECCOMP_RET_ALLOW, "{}", s.name()),
                 Class::SockaddrOut { .. } => assert_eq!(got, SECCOMP_RET_ALLOW, "{} with NULL", s.name()),
-                _ => assert_eq!(got, SECCOMP_RET_TRACE, "{}", s.name()),
+                Class::OwnFilter { arg0: Some(v) } => {
+                    assert_eq!(got, SECCOMP_RET_ALLOW, "{} with another first argument", s.name());
+                    let mut args = [0; 6];
+                    args[0] = u64::from(v);
+                    assert_eq!(decide(s.nr(), AUDIT_ARCH_X86_64, args), TRACE, "{}", s.name());
+                }
+                _ => assert_eq!(got, TRACE, "{}", s.name()),
             }
         }
     }
@@ -259,9 +279,9 @@ mod tests {
     fn null_out_addresses_do_not_stop() {
         let nr = Sys::recvfrom.nr();
         assert_eq!(decide(nr, AUDIT_ARCH_X86_64, [3, 1, 2, 0, 0, 0]), SECCOMP_RET_ALLOW);
-        assert_eq!(decide(nr, AUDIT_ARCH_X86_64, [3, 1, 2, 0, 0x7ffd_0000_1000, 8]), SECCOMP_RET_TRACE);
-        assert_eq!(decide(nr, AUDIT_ARCH_X86_64, [3, 1, 2, 0, 0x1000, 8]), SECCOMP_RET_TRACE);
-        assert_eq!(decide(nr, AUDIT_ARCH_X86_64, [3, 1, 2, 0, 0x7ffd_0000_0000, 8]), SECCOMP_RET_TRACE);
+        assert_eq!(decide(nr, AUDIT_ARCH_X86_64, [3, 1, 2, 0, 0x7ffd_0000_1000, 8]), TRACE);
+        assert_eq!(decide(nr, AUDIT_ARCH_X86_64, [3, 1, 2, 0, 0x1000, 8]), TRACE);
+        assert_eq!(decide(nr, AUDIT_ARCH_X86_64, [3, 1, 2, 0, 0x7ffd_0000_0000, 8]), TRACE);
         assert_eq!(decide(Sys::accept.nr(), AUDIT_ARCH_X86_64, [3, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
     }
 

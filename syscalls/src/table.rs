@@ -77,6 +77,10 @@ pub enum Class {
     /// sched_getaffinity/sched_setaffinity(tid, len, mask): traced while ptnix moves
     /// tracees between CPUs, so that each sees and sets its own mask (`placement`).
     Affinity { set: bool },
+    /// seccomp(2), and prctl(2) when its first argument is `arg0` (PR_SET_SECCOMP):
+    /// the tracee installs a filter of its own, whose SECCOMP_RET_TRACE must then
+    /// behave as it does without a tracer (ENOSYS), not reach ptnix as a stop.
+    OwnFilter { arg0: Option<u32> },
 }
 
 /// Syscalls traced only when a launcher option asks for them.
@@ -270,6 +274,9 @@ syscalls! {
     // --- CPU placement (see Class::Affinity) ---
     sched_setaffinity = 203 => Affinity { set: true };
     sched_getaffinity = 204 => Affinity { set: false };
+    // --- filters of the tracee's own (see Class::OwnFilter) ---
+    seccomp = 317 => OwnFilter { arg0: None };
+    prctl = 157 => OwnFilter { arg0: Some(libc::PR_SET_SECCOMP as u32) };
 }
 
 impl Sys {

@@ -70,6 +70,36 @@ fn usage_errors_exit_125() {
     }
 }
 
+/// A store directory someone else controls is refused (125, a clear message) before
+/// anything runs: a `nix` symlink planted in it, a directory of another user, one
+/// writable by everyone.
+#[test]
+fn untrusted_store_directories_are_refused() {
+    require!(Sh, Root);
+    let fx = Fixture::new(Mode::Seccomp);
+    let elsewhere = fx.work.join("elsewhere");
+    fx.mkdirs(&elsewhere.join("nix/store"));
+    let planted = fx.work.join("planted");
+    fx.mkdirs(&planted);
+    std::os::unix::fs::symlink(elsewhere.join("nix"), planted.join("nix")).unwrap();
+    // Another user's directory (uid 65534, nobody), and a world-writable one.
+    let foreign = fx.work.join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::os::unix::fs::lchown(&foreign, Some(65534), Some(65534)).unwrap();
+    let open = fx.work.join("open");
+    fx.mkdirs(&open);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let marker = fx.work.join("ran");
+    for (dir, why) in [(&planted, "is a symlink"), (&foreign, "belongs to uid 65534"), (&open, "writable by everyone")] {
+        let out = fx.ptnix(&["run", "--store", dir.to_str().unwrap(), "--", "/bin/sh", "-c", &format!("touch {}", marker.display())]).run();
+        assert_eq!(out.code(), 125, "{out}");
+        assert!(out.stderr().starts_with("ptnix: ") && out.stderr().contains(why), "{out}");
+        assert!(!marker.exists(), "the command ran");
+    }
+    assert!(!elsewhere.join("nix/var").exists(), "ptnix created directories through the planted link");
+}
+
 both_modes! {
     /// The mode is visible in /proc/self/status: one more seccomp filter in seccomp
     /// mode, none added with --no-seccomp or PTNIX_NO_SECCOMP=1.

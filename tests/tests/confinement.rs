@@ -37,3 +37,23 @@ both_modes! {
         }
     }
 }
+
+both_modes! {
+    /// A tracee with a seccomp filter of its own (as Nix's builder has): its ERRNO
+    /// actions win as natively, its SECCOMP_RET_TRACE fails with ENOSYS as it does
+    /// without a tracer (also for a syscall ptnix itself stops, and in a child that
+    /// inherits the filter), and everything else is still translated.
+    fn tracee_with_its_own_seccomp_filter(m: Mode) {
+        require!(Cc);
+        let fx = Fixture::new(m);
+        let native_dir = fx.work.join("native");
+        fx.write(native_dir.join("FILE"), "content");
+        fx.write(fx.host("/nix/store/own/FILE"), "content");
+        let prog = c_prog("ownfilter");
+        let native = fx.plain(&[prog.as_os_str(), native_dir.as_os_str()]).run().ok();
+        let expected = "parent mkdir EPERM\nparent getppid ENOSYS\nparent symlink ENOSYS\nparent read content\nparent stat OK\n\
+                        child mkdir EPERM\nchild getppid ENOSYS\nchild symlink ENOSYS\nchild read content\nchild stat OK\n";
+        assert_eq!(native.stdout(), expected, "the kernel's own behaviour changed?\n{native}");
+        fx.run(&[prog.as_os_str(), "/nix/store/own".as_ref()]).expect_stdout(expected);
+    }
+}

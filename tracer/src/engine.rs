@@ -48,6 +48,9 @@ pub struct Launcher {
 pub enum Outcome {
     Exited(i32),
     Signaled(i32),
+    /// The command never started: it was not found (127), could not be executed
+    /// (126), or its working directory could not be entered (125); ptnix printed why.
+    NotStarted(i32),
 }
 
 #[derive(Debug)]
@@ -91,11 +94,14 @@ pub struct Engine {
     pub(crate) launcher: Launcher,
     pub(crate) placement: Option<Placement>,
     root: Pid,
+    /// The command has exec'ed (until then the root process is ptnix's own child).
+    root_started: bool,
     outcome: Option<Outcome>,
 }
 
 /// Runs `argv` under ptnix until every tracee has exited.
 pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
+    crate::shortlinks::sweep_stale();
     let mut shortlinks = ShortLinks::default();
     let mapping = standins::complete(opts.mapping, &mut shortlinks).map_err(RunError::Binds)?;
     let mut optional = opts.launcher.optional;
@@ -127,6 +133,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         launcher: opts.launcher,
         placement,
         root: spawned.pid,
+        root_started: false,
         outcome: None,
     };
     e.tracees.insert(spawned.pid, Tracee::default());
@@ -167,10 +174,16 @@ impl Engine {
             }
             if t.tgid == Some(pid) || t.tgid.is_none() {
                 self.exe_of.remove(&pid);
+                if !self.delivered.is_empty() {
+                    self.delivered.retain(|&(tgid, _), _| tgid != pid);
+                }
             }
         }
         if pid == self.root {
-            self.outcome = Some(how);
+            self.outcome = Some(match how {
+                Outcome::Exited(c) if !self.root_started => Outcome::NotStarted(c),
+                how => how,
+            });
             signals::root_gone();
             if self.launcher.kill_on_exit {
                 for &t in self.tracees.keys() {
@@ -217,10 +230,10 @@ impl Engine {
         }
         match event {
             libc::PTRACE_EVENT_SECCOMP => {
-                if self.seccomp {
+                if self.seccomp && !self.foreign_trace(pid) {
                     self.entry_stop(pid);
                 } else {
-                    self.resume(pid, 0);
+                    self.no_tracer(pid);
                 }
             }
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
@@ -236,6 +249,10 @@ impl Engine {
                     }
                     if let Some(pl) = self.placement.as_mut() {
                         pl.forked(&parent_place, child, &mut c.place);
+                    }
+                    // Filters are inherited across fork and clone.
+                    if self.tracees.get(&pid).is_some_and(|t| t.own_filter) {
+                        self.tracees.entry(child).or_default().own_filter = true;
                     }
                     // A new process runs the same program as its parent until it
                     // execs. (A new thread shares its parent's thread group.)
@@ -300,6 +317,9 @@ impl Engine {
             Some(exe) => self.exe_of.insert(pid, exe),
             None => self.exe_of.remove(&pid),
         };
+        if pid == self.root {
+            self.root_started = true;
+        }
         let t = self.tracees.entry(pid).or_default();
         t.tgid = Some(pid);
         t.exec_seen = true;

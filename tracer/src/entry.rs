@@ -171,6 +171,12 @@ impl Engine {
             }
             Class::Uname => Verdict::Pass,
             Class::Affinity { set } => self.affinity_entry(pid, regs, set),
+            Class::OwnFilter { arg0 } => {
+                if arg0.map_or(true, |v| regs.rdi as u32 == v) {
+                    self.mark_own_filter(pid);
+                }
+                Verdict::Pass
+            }
             Class::Deny(e) => fail(e),
             Class::DenyIfFlag { arg: i, mask } if arg(regs, i) & mask != 0 => fail(libc::EPERM),
             Class::DenyIfFlag { .. } => Verdict::Pass,
@@ -510,6 +516,11 @@ impl Engine {
             Outcome::Host(h) => h,
         };
         if !follow && p.first() == Some(&b'/') {
+            if self.bound_names.len() >= 4096 {
+                // Forget the sockets that are gone, so that a long session that binds
+                // many short-lived sockets does not grow ptnix.
+                self.bound_names.retain(|h, _| std::fs::symlink_metadata(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(h)).is_ok());
+            }
             self.bound_names.insert(host.clone(), p.clone());
         }
         let built = match sockaddr::build(&host) {

@@ -13,6 +13,7 @@ mod exec;
 mod exit;
 mod fscache;
 mod log;
+mod ownfilter;
 mod placement;
 mod procfiles;
 pub mod hostfs;

@@ -31,6 +31,11 @@ pub const NEAR: Duration = Duration::from_millis(1);
 /// How often the watchdog looks at the CPU time of pinned tracees; one that used more
 /// than half of it gets its own mask back.
 pub const TICK: Duration = Duration::from_millis(4);
+/// At most this many tracees are pinned at once. The tracer shares its CPU with them
+/// at their priority: thousands of threads there (each stopping at every futex in
+/// pure-ptrace mode) would leave it a thousandth of its CPU, and one tracer cannot
+/// serve more than a few busy tracees promptly anyway.
+pub const MAX_PINNED: usize = 8;
 
 /// A CPU mask as the kernel's affinity calls take it (`cpu_set_t`: 1024 bits).
 pub type Mask = [u8; 128];
@@ -147,21 +152,28 @@ impl Placement {
             } else if let Some(e) = g.pinned.get_mut(&tid) {
                 e.stops += 1;
             }
-        } else if resumed.elapsed() < NEAR && has(self.own(p), self.cpu) && set_mask(tid, &self.near_mask) {
-            p.near = true;
-            self.moves += 1;
-            self.watch(tid, *self.own(p));
+        } else if resumed.elapsed() < NEAR && has(self.own(p), self.cpu) && self.watch(tid, *self.own(p)) {
+            if set_mask(tid, &self.near_mask) {
+                p.near = true;
+                self.moves += 1;
+            } else {
+                self.gone(tid, &Place { near: true, ..Place::default() });
+            }
         }
     }
 
-    /// Hands a newly pinned tracee to the watchdog.
-    fn watch(&mut self, tid: Pid, own: Mask) {
+    /// Hands a tracee about to be pinned to the watchdog, unless [`MAX_PINNED`] are.
+    fn watch(&mut self, tid: Pid, own: Mask) -> bool {
         let mut g = self.shared.0.lock().unwrap_or_else(|e| e.into_inner());
+        if g.pinned.len() >= MAX_PINNED {
+            return false;
+        }
         g.pinned.insert(tid, Pinned { own, stops: 0, stops_seen: 0, cpu_seen: None, skip: 0 });
         if g.parked {
             g.parked = false;
             self.shared.1.notify_one();
         }
+        true
     }
 
     /// When ptnix resumes `tid`.
@@ -173,9 +185,15 @@ impl Placement {
     /// the kernel put it, which is its parent's CPU mask at the time of the fork.
     pub fn forked(&mut self, parent: &Place, child: Pid, c: &mut Place) {
         c.own = parent.own;
-        c.near = get_mask(child).is_some_and(|m| m == self.near_mask) && self.own(c) != &self.near_mask;
-        if c.near {
-            self.watch(child, *self.own(c));
+        let pinned = get_mask(child).is_some_and(|m| m == self.near_mask) && self.own(c) != &self.near_mask;
+        if !pinned {
+            return;
+        }
+        let own = *self.own(c);
+        if self.watch(child, own) {
+            c.near = true;
+        } else {
+            set_mask(child, &own);
         }
     }
 
@@ -249,7 +267,14 @@ fn watchdog(shared: &Shared) {
         let times: Vec<(Pid, Option<u64>)> = look.into_iter().map(|t| (t, cpu_ns(t))).collect();
         g = lock.lock().unwrap_or_else(|e| e.into_inner());
         for (tid, now) in times {
-            let Some(now) = now else { continue };
+            let Some(now) = now else {
+                // Gone without the tracer seeing it go (a thread replaced by an exec
+                // elsewhere in its group): forget it.
+                if !std::path::Path::new(&format!("/proc/{tid}")).exists() {
+                    g.pinned.remove(&tid);
+                }
+                continue;
+            };
             let Some(e) = g.pinned.get_mut(&tid) else { continue };
             let used = e.cpu_seen.map(|seen| now.saturating_sub(seen));
             let stops = e.stops - e.stops_seen;

@@ -17,6 +17,7 @@ use hashbrown::HashMap;
 use ptnix_syscalls::path::has_prefix;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 
 #[derive(Default)]
 pub struct ShortLinks {
@@ -78,6 +79,15 @@ impl ShortLinks {
             return Err(crate::ptrace::last_errno());
         }
         template.pop();
+        // Says whose it is, so that a later ptnix can remove it if this one is killed.
+        let mut owner = template.clone();
+        owner.extend_from_slice(OWNER_FILE);
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(std::ffi::OsStr::from_bytes(&owner))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, format!("ptnix {}\n", std::process::id()).as_bytes()));
         self.dir = Some(template.clone());
         Ok(template)
     }
@@ -196,10 +206,61 @@ impl ShortLinks {
             // SAFETY: rmdir of a valid C string.
             unsafe { libc::rmdir(c.as_ptr()) };
         }
+        let mut owner = dir.clone();
+        owner.extend_from_slice(OWNER_FILE);
+        let _ = std::fs::remove_file(std::ffi::OsStr::from_bytes(&owner));
         if let Ok(c) = CString::new(dir) {
             // SAFETY: valid C string.
             unsafe { libc::rmdir(c.as_ptr()) };
         }
+    }
+}
+
+/// In each private directory: `ptnix PID`.
+const OWNER_FILE: &[u8] = b"/.ptnix-owner";
+
+/// Removes the private directories of ptnix processes that were killed before they
+/// could (SIGKILL, the OOM killer): directories in /tmp named `ptXXXXXX`, owned by
+/// this user, mode 0700, whose owner file names a process that no longer exists. (A
+/// reused pid keeps a stale directory a while longer; a live ptnix's is never
+/// touched.) Anything else is left alone.
+pub fn sweep_stale() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(rd) = std::fs::read_dir("/tmp") else { return };
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let n = name.as_bytes();
+        if n.len() != 8 || !n.starts_with(b"pt") {
+            continue;
+        }
+        let dir = e.path();
+        let Ok(m) = std::fs::symlink_metadata(&dir) else { continue };
+        if !m.is_dir() || m.uid() != me || m.mode() & 0o777 != 0o700 {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(dir.join(".ptnix-owner")) else { continue };
+        let Some(pid) = text.strip_prefix("ptnix ").and_then(|s| s.trim_end().parse::<i32>().ok()) else { continue };
+        if pid <= 0 || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        // Stand-ins are read-only: make everything writable, then remove.
+        let mut dirs = vec![dir.clone()];
+        let mut i = 0;
+        while i < dirs.len() {
+            let d = dirs[i].clone();
+            let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700));
+            if let Ok(rd) = std::fs::read_dir(&d) {
+                for c in rd.flatten() {
+                    if c.file_type().is_ok_and(|t| t.is_dir()) {
+                        dirs.push(c.path());
+                    }
+                }
+            }
+            i += 1;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 

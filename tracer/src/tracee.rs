@@ -83,4 +83,7 @@ pub struct Tracee {
     pub execfn_watch: Option<crate::auxv::ExecfnWatch>,
     /// Which CPU it runs on (see `placement`).
     pub place: crate::placement::Place,
+    /// It (or its thread group, or an ancestor) installed a seccomp filter of its own
+    /// (see `ownfilter`).
+    pub own_filter: bool,
 }

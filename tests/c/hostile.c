@@ -1,0 +1,173 @@
+/* Hostile or broken tracees. One "<what> <result>" line per check.
+ *   hostile badptr DIR     paths and buffers at NULL, at 1, running off the end of the
+ *                          mapping, in a PROT_NONE page: the kernel's own EFAULT
+ *   hostile flip DIR N     a thread flips a path between DIR/a and DIR/b while the
+ *                          main thread opens it N times: each open reads "a" or "b"
+ *   hostile bomb SECS EXTRA FILE
+ *                          a fork bomb for SECS seconds, held to EXTRA processes
+ *                          beyond the user's current count by RLIMIT_NPROC; every
+ *                          process stats FILE
+ *   hostile selftrace      ptrace from a tracee: PTRACE_TRACEME in a child, and
+ *                          PTRACE_SEIZE of a child */
+#include "common.h"
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void report(const char *what, long r) {
+    printf("%s %s\n", what, r < 0 ? errname(errno) : "OK");
+    fflush(stdout);
+}
+
+static int badptr(const char *dir) {
+    long page = sysconf(_SC_PAGESIZE);
+    char *two = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (two == MAP_FAILED) DIE("mmap");
+    if (munmap(two + page, page) != 0) DIE("munmap");
+    /* DIR/xxxx... up to the last byte of the mapping, no NUL. */
+    size_t n = strlen(dir);
+    char *tail = two + page - 200;
+    memset(tail, 'x', 200);
+    memcpy(tail, dir, n < 100 ? n : 100);
+    tail[n] = '/';
+    char *none = mmap(NULL, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct stat st;
+    report("open_null", syscall(SYS_openat, AT_FDCWD, NULL, O_RDONLY));
+    report("open_1", syscall(SYS_openat, AT_FDCWD, (char *)1, O_RDONLY));
+    report("open_off_the_end", syscall(SYS_openat, AT_FDCWD, tail, O_RDONLY));
+    report("open_prot_none", syscall(SYS_openat, AT_FDCWD, none, O_RDONLY));
+    report("stat_bad_buf", syscall(SYS_newfstatat, AT_FDCWD, dir, (void *)1, 0));
+    report("stat_ok", syscall(SYS_newfstatat, AT_FDCWD, dir, &st, 0));
+    char link[4096];
+    snprintf(link, sizeof link, "%s/link", dir);
+    report("readlink_bad_buf", syscall(SYS_readlinkat, AT_FDCWD, link, (void *)1, 100));
+    report("getcwd_bad_buf", syscall(SYS_getcwd, (void *)1, 4096));
+    report("execve_bad_argv", syscall(SYS_execve, "/bin/true", (void *)1, NULL));
+    report("rename_bad_second", syscall(SYS_renameat2, AT_FDCWD, link, AT_FDCWD, none, 0));
+    return 0;
+}
+
+static volatile int stop;
+static char flip_path[4096];
+static size_t flip_at;
+
+static void *flipper(void *arg) {
+    (void)arg;
+    while (!stop) {
+        flip_path[flip_at] = 'a';
+        flip_path[flip_at] = 'b';
+    }
+    return NULL;
+}
+
+static int flip(const char *dir, int n) {
+    snprintf(flip_path, sizeof flip_path, "%s/a", dir);
+    flip_at = strlen(flip_path) - 1;
+    pthread_t t;
+    pthread_create(&t, NULL, flipper, NULL);
+    int a = 0, b = 0, other = 0;
+    for (int i = 0; i < n; i++) {
+        int fd = open(flip_path, O_RDONLY);
+        char c = 0;
+        if (fd >= 0 && read(fd, &c, 1) == 1 && (c == 'a' || c == 'b')) {
+            if (c == 'a') a++; else b++;
+        } else {
+            other++;
+        }
+        if (fd >= 0) close(fd);
+    }
+    stop = 1;
+    pthread_join(t, NULL);
+    printf("flip opens %d other %d\n", a + b, other);
+    return 0;
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int my_processes(void) {
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    char p[64];
+    struct stat st;
+    uid_t me = getuid();
+    while ((e = readdir(d)))
+        if (e->d_name[0] >= '1' && e->d_name[0] <= '9') {
+            snprintf(p, sizeof p, "/proc/%s", e->d_name);
+            if (stat(p, &st) == 0 && st.st_uid == me) n++;
+        }
+    closedir(d);
+    return n;
+}
+
+static int bomb(double secs, int extra, const char *file) {
+    struct rlimit rl;
+    rl.rlim_cur = rl.rlim_max = (rlim_t)(my_processes() + extra);
+    if (setrlimit(RLIMIT_NPROC, &rl) != 0) DIE("setrlimit");
+    pid_t leader = getpid();
+    double end = now() + secs;
+    long forks = 0, refused = 0;
+    struct stat st;
+    while (now() < end) {
+        pid_t p = fork();
+        if (p == 0) {
+            if (stat(file, &st) != 0) _exit(1);
+            continue; /* the child bombs on */
+        }
+        if (p < 0) {
+            refused++;
+            usleep(2000);
+        } else {
+            forks++;
+        }
+        while (waitpid(-1, NULL, WNOHANG) > 0) {}
+    }
+    if (getpid() != leader) _exit(0);
+    while (wait(NULL) > 0) {}
+    printf("bomb done %s\n", forks > 0 && refused > 0 ? "forked-and-held" : "too-small");
+    return 0;
+}
+
+static int selftrace(void) {
+    int pfd[2];
+    if (pipe(pfd) != 0) DIE("pipe");
+    pid_t c = fork();
+    if (c == 0) {
+        long r = ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+        char msg[64];
+        int len = snprintf(msg, sizeof msg, "traceme %s\n", r < 0 ? errname(errno) : "OK");
+        if (write(pfd[1], msg, len) != len) _exit(3);
+        pause();
+        _exit(0);
+    }
+    char buf[64];
+    ssize_t n = read(pfd[0], buf, sizeof buf);
+    if (n > 0) fwrite(buf, 1, n, stdout);
+    long r = ptrace(PTRACE_SEIZE, c, NULL, NULL);
+    report("seize_child", r);
+    kill(c, SIGKILL);
+    waitpid(c, NULL, 0);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 3 && !strcmp(argv[1], "badptr")) return badptr(argv[2]);
+    if (argc >= 4 && !strcmp(argv[1], "flip")) return flip(argv[2], atoi(argv[3]));
+    if (argc >= 5 && !strcmp(argv[1], "bomb")) return bomb(atof(argv[2]), atoi(argv[3]), argv[4]);
+    if (argc >= 2 && !strcmp(argv[1], "selftrace")) return selftrace();
+    fprintf(stderr, "usage: see the comment in hostile.c\n");
+    return 2;
+}
