@@ -1,6 +1,7 @@
 /* Hostile or broken tracees. One "<what> <result>" line per check.
  *   hostile badptr DIR     paths and buffers at NULL, at 1, running off the end of the
- *                          mapping, in a PROT_NONE page: the kernel's own EFAULT
+ *                          mapping, in a PROT_NONE page: the kernel's own EFAULT; and
+ *                          an EIO (a read of /proc/self/mem at an unmapped address)
  *   hostile flip DIR N     a thread flips a path between DIR/a and DIR/b while the
  *                          main thread opens it N times: each open reads "a" or "b"
  *   hostile bomb SECS EXTRA FILE
@@ -53,6 +54,10 @@ static int badptr(const char *dir) {
     report("getcwd_bad_buf", syscall(SYS_getcwd, (void *)1, 4096));
     report("execve_bad_argv", syscall(SYS_execve, "/bin/true", (void *)1, NULL));
     report("rename_bad_second", syscall(SYS_renameat2, AT_FDCWD, link, AT_FDCWD, none, 0));
+    int mem = open("/proc/self/mem", O_RDONLY);
+    char c;
+    report("mem_open", mem);
+    report("mem_read_unmapped", pread(mem, &c, 1, 0));
     return 0;
 }
 

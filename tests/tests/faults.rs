@@ -137,6 +137,13 @@ both_modes! {
         wait_for("the stand-in's inode", Duration::from_secs(30), || marker.exists());
         let ino: u64 = fx.read_string(&marker).trim().parse().unwrap();
         let private = find_private_dir(ino).expect("ptnix's private directory");
+        {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::symlink_metadata(&private).unwrap();
+            assert_eq!(m.mode() & 0o7777, 0o700, "the private directory must be 0700");
+            let owner = std::fs::metadata(private.join(".ptnix-owner")).unwrap();
+            assert_eq!(owner.mode() & 0o777, 0o600);
+        }
         run.signal(libc::SIGKILL);
         let _ = run.wait();
         // (Any ptnix started meanwhile, by another test, may sweep it already.)

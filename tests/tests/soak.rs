@@ -89,6 +89,9 @@ echo failures $fail
     let (warm, last) = (rss[0], *rss.last().unwrap());
     assert!(last <= warm + 2048, "ptnix grew from {warm} KiB after round 1 to {last} KiB after round {rounds}: {rss:?}");
     ns.verify();
+    // Nothing world-writable in the store directory (symlinks aside).
+    let find = std::process::Command::new("find").arg(&ns.fx.store).args(["-perm", "-0002", "!", "-type", "l"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&find.stdout), "", "world-writable files in the store directory");
 }
 
 #[test]
