@@ -716,6 +716,21 @@ proptest! {
             "store root {}, host path {}", show(&root), show(&h)
         );
     }
+
+    /// No host path under the store directory ever comes out as itself: whatever the
+    /// kernel reports (getcwd, /proc links, socket names, maps) under `ROOT/nix` is
+    /// shown as the same path under `/nix`.
+    #[test]
+    fn store_host_paths_never_leak(root in canonical_path(), tail in canonical_path()) {
+        prop_assume!(root != b"/");
+        let map = Mapping::for_store(&root).unwrap();
+        let store = join(&root, b"nix");
+        let h = components(&tail).fold(store.clone(), |p, c| join(&p, c));
+        let g = map.to_guest(&h);
+        let want = components(&tail).fold(b"/nix".to_vec(), |p, c| join(&p, c));
+        prop_assert_eq!(show(&g), show(&want), "host path {}", show(&h));
+        prop_assert!(!under(&g, &store) || under(&store, b"/nix"), "leaked {}", show(&g));
+    }
 }
 
 // ---------------------------------------------------------------------------------------
