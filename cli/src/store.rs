@@ -35,9 +35,11 @@ fn describe(e: &std::io::Error) -> String {
 /// a symlink in it: each of `ROOT`, `ROOT/nix`, `ROOT/nix/store`, `ROOT/nix/var` and
 /// `ROOT/nix/var/nix` must be a real directory (not a symlink, except that `ROOT`
 /// itself may be reached through one), owned by you or by root, and not writable by
-/// everyone. Otherwise a directory planted by someone else in a shared place such as
-/// /tmp would become your store.
-fn trusted(d: &Path, may_be_link: bool) -> Result<(), String> {
+/// everyone (nor, below `ROOT`, by its group: ptnix makes them 0755). Otherwise a
+/// directory planted by someone else in a shared place such as /tmp would become your
+/// store. `root` is true for `ROOT` itself.
+fn trusted(d: &Path, root: bool) -> Result<(), String> {
+    let may_be_link = root;
     use std::os::unix::fs::MetadataExt;
     let shown = d.display();
     let m = std::fs::symlink_metadata(d).map_err(|e| format!("cannot use store directory {shown}: {}", describe(&e)))?;
@@ -55,6 +57,33 @@ fn trusted(d: &Path, may_be_link: bool) -> Result<(), String> {
     }
     if m.mode() & 0o002 != 0 {
         return Err(format!("store directory {shown} is writable by everyone: chmod o-w it, or use another"));
+    }
+    if !root && m.mode() & 0o020 != 0 {
+        return Err(format!("store directory {shown} is writable by its group: its members could change your store; chmod g-w it"));
+    }
+    Ok(())
+}
+
+/// The directories above the store root must not let another user move it away or
+/// put another in its place: each is yours or root's, and one writable by everyone
+/// has the sticky bit (as /tmp does). A group-writable one is accepted (project
+/// directories on HPC systems are), since its group is a choice of your site.
+fn trusted_above(root: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    for d in root.ancestors().skip(1) {
+        let Ok(m) = std::fs::metadata(d) else { continue };
+        if m.uid() != me && m.uid() != 0 {
+            return Err(format!(
+                "the store directory lies in {}, which belongs to uid {}: they could replace your store; use a directory of your own",
+                d.display(),
+                m.uid()
+            ));
+        }
+        if m.mode() & 0o002 != 0 && m.mode() & 0o1000 == 0 {
+            return Err(format!("the store directory lies in {}, which everyone may write to (and it has no sticky bit): they could replace your store", d.display()));
+        }
     }
     Ok(())
 }
@@ -89,6 +118,7 @@ pub fn prepare(root: &Path) -> Result<PathBuf, String> {
     let canon = std::fs::canonicalize(&root)
         .map_err(|e| format!("cannot resolve store directory {}: {}", root.display(), describe(&e)))?;
     trusted(&canon, true)?;
+    trusted_above(&canon)?;
     for sub in ["nix", "nix/store", "nix/var", "nix/var/nix"] {
         trusted(&canon.join(sub), false)?;
     }

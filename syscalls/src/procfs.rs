@@ -92,6 +92,31 @@ pub fn rename_task(file: &[u8], text: &[u8], old: &[u8], new: &[u8]) -> Option<V
     }
 }
 
+/// `stat` or `status` of a process that reads its own: a snapshot taken while ptrace
+/// held it stopped says `t` ("tracing stop"), where the process reading the live file
+/// sees itself running (`R`). Other files are returned as they are.
+pub fn running_state(file: &[u8], text: &[u8]) -> Vec<u8> {
+    let mut out = text.to_vec();
+    match file {
+        b"stat" => {
+            if let Some(close) = memchr::memmem::rfind(text, b") ") {
+                if text.get(close + 2) == Some(&b't') {
+                    out[close + 2] = b'R';
+                }
+            }
+        }
+        b"status" => {
+            const FROM: &[u8] = b"\nState:\tt (tracing stop)\n";
+            const TO: &[u8] = b"\nState:\tR (running)\n";
+            if let Some(i) = memchr::memmem::find(text, FROM) {
+                out = [&text[..i], TO, &text[i + FROM.len()..]].concat();
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
 /// The command line a program started as `loader_argv` (`LOADER [--argv0 NAME]
 /// PROGRAM`, then its arguments) would have natively: its own argv[0] (NAME, or
 /// PROGRAM for a loader without `--argv0`), then its arguments. `None` when
@@ -142,6 +167,15 @@ mod tests {
         let status = b"Name:\tld-linux\nUmask:\t0022\n";
         assert_eq!(rename_task(b"status", status, b"ld-linux", b"a\\b\nc").unwrap(), b"Name:\ta\\\\b\\nc\nUmask:\t0022\n");
         assert_eq!(rename_task(b"environ", status, b"ld-linux", b"x"), None);
+    }
+
+    #[test]
+    fn own_state_is_running() {
+        assert_eq!(running_state(b"stat", b"42 (a) b) t 1 2"), b"42 (a) b) R 1 2");
+        assert_eq!(running_state(b"stat", b"42 (x) S 1"), b"42 (x) S 1");
+        let st = b"Name:\tx\nUmask:\t0022\nState:\tt (tracing stop)\nTgid:\t4\n";
+        assert_eq!(running_state(b"status", st), b"Name:\tx\nUmask:\t0022\nState:\tR (running)\nTgid:\t4\n");
+        assert_eq!(running_state(b"comm", b"t\n"), b"t\n");
     }
 
     #[test]

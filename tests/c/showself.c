@@ -6,7 +6,8 @@
  *   signal=N  raise signal N (default action)
  *   reexec    execv("/proc/self/exe", {"reexeced", "again"})
  *   ident     print what /proc says of this process: cmdline=<each arg, then |>,
- *             comm=<comm>, stat=<the name in stat>, status=<the Name: line's value> */
+ *             comm=<comm>, stat=<the name in stat> state=<its state>,
+ *             status=<the Name: line's value> */
 #include "common.h"
 #include <limits.h>
 #include <signal.h>
@@ -33,7 +34,7 @@ static void ident(void) {
     slurp("/proc/self/stat", buf, sizeof buf);
     char *open = strchr(buf, '('), *close = strrchr(buf, ')');
     if (!open || !close) DIE("stat");
-    printf("stat=%.*s\n", (int)(close - open - 1), open + 1);
+    printf("stat=%.*s state=%c\n", (int)(close - open - 1), open + 1, close[2]);
     slurp("/proc/self/status", buf, sizeof buf);
     char *nl = strchr(buf, '\n');
     if (strncmp(buf, "Name:\t", 6) != 0 || !nl) DIE("status");

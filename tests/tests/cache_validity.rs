@@ -153,6 +153,38 @@ both_modes! {
         fx.sh(HOME_DIR).expect_stdout("host\nhost\nhost\nstore\n");
     }
 
+    /// A canonical store object that is deleted (garbage collection) and made again
+    /// by hand, writable, in the same ptnix session: its new contents are seen, its
+    /// new directories and permissions are looked up afresh.
+    fn rebuilt_store_object_is_not_answered_from_memory(m: Mode) {
+        require!(Sh, Coreutils, Nix);
+        let fx = Fixture::new(m);
+        let src = fx.work.join("pkg");
+        fx.write(src.join("bin/run"), "#!/bin/sh\necho old\n");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(src.join("bin/run"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        fx.write(src.join("share/d/f"), "old file\n");
+        let script = format!(
+            r#"set -e
+export NIX_CONFIG="substituters =
+sandbox = false"
+nix-store --init
+p=$(nix-store --add {src})
+for i in 1 2 3; do "$p/bin/run"; cat "$p/share/d/f"; done
+nix-store --delete "$p" >/dev/null 2>&1
+test ! -e "$p" && echo deleted
+mkdir -p "$p/bin" "$p/share/d/new"
+printf '#!/bin/sh\necho new\n' > "$p/bin/run"
+"$p/bin/run" 2>/dev/null || echo not-executable-yet
+chmod +x "$p/bin/run"
+"$p/bin/run"
+echo new file > "$p/share/d/f"; cat "$p/share/d/f"; ls "$p/share/d"
+"#,
+            src = src.display()
+        );
+        fx.sh(&script).expect_stdout("old\nold file\nold\nold file\nold\nold file\ndeleted\nnot-executable-yet\nnew\nnew file\nf\nnew\n");
+    }
+
     /// Inside a path that Nix added (canonicalised: read-only, mtime 1) the directory
     /// checks are answered from memory.
     fn canonical_store_objects_are_remembered(m: Mode) {

@@ -72,7 +72,8 @@ fn usage_errors_exit_125() {
 
 /// A store directory someone else controls is refused (125, a clear message) before
 /// anything runs: a `nix` symlink planted in it, a directory of another user, one
-/// writable by everyone.
+/// writable by everyone, a group-writable `nix/store`, a store inside another user's
+/// directory.
 #[test]
 fn untrusted_store_directories_are_refused() {
     require!(Sh, Root);
@@ -90,8 +91,24 @@ fn untrusted_store_directories_are_refused() {
     fx.mkdirs(&open);
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    // A group-writable nix/store, and a store inside another user's directory.
+    let grp = fx.work.join("grp");
+    fx.mkdirs(&grp.join("nix/store"));
+    std::fs::set_permissions(grp.join("nix/store"), std::fs::Permissions::from_mode(0o775)).unwrap();
+    let theirs = fx.work.join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    let inside = theirs.join("store");
+    std::fs::create_dir(&inside).unwrap();
+    fx.own(&inside);
+    std::os::unix::fs::lchown(&theirs, Some(65534), Some(65534)).unwrap();
     let marker = fx.work.join("ran");
-    for (dir, why) in [(&planted, "is a symlink"), (&foreign, "belongs to uid 65534"), (&open, "writable by everyone")] {
+    for (dir, why) in [
+        (&planted, "is a symlink"),
+        (&foreign, "belongs to uid 65534"),
+        (&open, "writable by everyone"),
+        (&grp, "writable by its group"),
+        (&inside, "which belongs to uid 65534"),
+    ] {
         let out = fx.ptnix(&["run", "--store", dir.to_str().unwrap(), "--", "/bin/sh", "-c", &format!("touch {}", marker.display())]).run();
         assert_eq!(out.code(), 125, "{out}");
         assert!(out.stderr().starts_with("ptnix: ") && out.stderr().contains(why), "{out}");

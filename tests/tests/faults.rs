@@ -120,7 +120,8 @@ both_modes! {
 
 both_modes! {
     /// A killed ptnix cannot remove its private directory; the next ptnix of the same
-    /// user does (the owner file names a process that is gone).
+    /// user does (nobody holds the lock on its owner file any more), but never a live
+    /// one's.
     fn a_killed_ptnixs_private_directory_is_swept(m: Mode) {
         require!(Sh, Coreutils);
         let fx = Fixture::new(m);
@@ -144,6 +145,9 @@ both_modes! {
             let owner = std::fs::metadata(private.join(".ptnix-owner")).unwrap();
             assert_eq!(owner.mode() & 0o777, 0o600);
         }
+        // A live ptnix's directory is never swept (it holds a lock on its owner file).
+        fx.run(&["/bin/true"]).ok();
+        assert!(private.exists(), "the next ptnix removed a live one's directory");
         run.signal(libc::SIGKILL);
         let _ = run.wait();
         // (Any ptnix started meanwhile, by another test, may sweep it already.)

@@ -19,6 +19,10 @@ print("set", sorted(os.sched_getaffinity(0)))
 print("child nproc", subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip())
 status = open("/proc/self/status").read()
 print("real", [l.split()[1] for l in status.splitlines() if l.startswith("Cpus_allowed_list")])
+# A request for more CPUs than exist: the kernel keeps the ones that do.
+os.sched_setaffinity(0, set(range(64)))
+for i in range(3000): os.stat("/nix")
+print("wide", sorted(os.sched_getaffinity(0)))
 "#;
 
 /// A thread that spins without any syscall while the main thread polls its real mask

@@ -34,8 +34,10 @@ const LOADER_STOPS: u8 = 64;
 #[derive(Clone, Debug)]
 pub struct ExecfnWatch {
     /// Where the AT_EXECFN value lies once the loader has moved the vector down by
-    /// the words of its own arguments.
+    /// the words of its own arguments (glibc 2.36+), and where it lay before (a
+    /// loader that sets it without moving the vector).
     slot: u64,
+    unmoved: u64,
     /// The loader's argv pointer to the program's name: what it will store there.
     loader_value: u64,
     /// The kernel's AT_EXECFN string, which ptnix rewrote to the name given.
@@ -134,7 +136,7 @@ impl Engine {
     fn watch_execfn(&mut self, pid: Pid, stack: &InitialStack, skip: usize) {
         let (Some(slot), Some(execfn)) = (stack.slot(AT_EXECFN), stack.get(AT_EXECFN)) else { return };
         let Ok(loader_value) = mem::read_u64(pid, stack.rsp + 8 * (1 + skip as u64)) else { return };
-        let watch = ExecfnWatch { slot: slot - 8 * skip as u64, loader_value, execfn, stops_left: LOADER_STOPS };
+        let watch = ExecfnWatch { slot: slot - 8 * skip as u64, unmoved: slot, loader_value, execfn, stops_left: LOADER_STOPS };
         if let Some(t) = self.tracees.get_mut(&pid) {
             t.execfn_watch = Some(watch);
         }
@@ -150,9 +152,11 @@ impl Engine {
         w.stops_left = w.stops_left.saturating_sub(1);
         let w = w.clone();
         let entry = read_pair(pid, w.slot - 8);
-        let settled = entry == Some((AT_EXECFN, w.loader_value));
-        if settled {
-            let _ = mem::write(pid, w.slot, &w.execfn.to_ne_bytes());
+        let unmoved = read_pair(pid, w.unmoved - 8);
+        let at = [(entry, w.slot), (unmoved, w.unmoved)].into_iter().find(|(e, _)| *e == Some((AT_EXECFN, w.loader_value)));
+        let settled = at.is_some();
+        if let Some((_, slot)) = at {
+            let _ = mem::write(pid, slot, &w.execfn.to_ne_bytes());
         }
         if settled || w.stops_left == 0 || entry.is_none() {
             if let Some(t) = self.tracees.get_mut(&pid) {

@@ -93,6 +93,8 @@ pub struct Engine {
     pub(crate) log: Option<Logger>,
     pub(crate) launcher: Launcher,
     pub(crate) placement: Option<Placement>,
+    /// Some tracee has installed a seccomp filter of its own (see `ownfilter`).
+    pub(crate) any_own_filter: bool,
     root: Pid,
     /// The command has exec'ed (until then the root process is ptnix's own child).
     root_started: bool,
@@ -132,11 +134,12 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         }),
         launcher: opts.launcher,
         placement,
+        any_own_filter: false,
         root: spawned.pid,
         root_started: false,
         outcome: None,
     };
-    e.tracees.insert(spawned.pid, Tracee::default());
+    e.tracees.insert(spawned.pid, Tracee { linked: true, ..Tracee::default() });
     let r = e.event_loop();
     e.shortlinks.cleanup();
     if e.stats.enabled {
@@ -241,6 +244,7 @@ impl Engine {
                     let child = child as Pid;
                     let parent_place = self.tracees.get(&pid).map(|t| t.place.clone()).unwrap_or_default();
                     let c = self.tracees.entry(child).or_default();
+                    c.linked = true;
                     // kernel/fork.c: a fork or vfork event (exit signal SIGCHLD, or
                     // CLONE_VFORK) is a new process, which leads its own thread group;
                     // knowing it saves reading /proc/CHILD/status.
@@ -309,7 +313,15 @@ impl Engine {
             // The exec'ing thread's state (its pending exe) moves to the leader's tid.
             let moved = self.tracees.remove(&former);
             if let Some(m) = moved {
-                self.tracees.insert(pid, m);
+                let moved_place = m.place.clone();
+                // The old leader is gone without an exit event of its own.
+                let old = self.tracees.insert(pid, m);
+                if let Some(pl) = self.placement.as_mut() {
+                    if let Some(old) = old {
+                        pl.gone(pid, &old.place);
+                    }
+                    pl.renamed(former, pid, &moved_place);
+                }
             }
         }
         let t = self.tracees.entry(pid).or_default();

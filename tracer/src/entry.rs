@@ -36,6 +36,7 @@ pub(crate) const RED_ZONE: u64 = 128;
 
 impl Engine {
     pub(crate) fn entry_stop(&mut self, pid: Pid) {
+        self.cache.next_stop();
         if self.tracees.get(&pid).is_some_and(|t| t.execfn_watch.is_some()) {
             self.settle_execfn(pid);
         }
@@ -349,11 +350,10 @@ impl Engine {
             let outcome = match (r.outcome, redirected.is_some()) {
                 (Outcome::Error(e), _) => Outcome::Error(e),
                 (o, _) if reads && r.guest.starts_with(b"/proc/") => match self.proc_snapshot(pid, &r.guest) {
-                    Some(Ok(copy)) => {
+                    Some(copy) => {
                         self.set_exit(pid, ExitWork::Unlink(copy.clone()));
                         Outcome::Host(copy)
                     }
-                    Some(Err(e)) => Outcome::Error(e),
                     None => o,
                 },
                 (Outcome::Unchanged, true) => Outcome::Host(self.mapping.to_host(&r.guest)),

@@ -72,6 +72,16 @@ impl Engine {
             follow_last,
             fd_name: from_fd.then_some(fd_name.as_slice()),
         };
+        // What the kernel calls the file (fs/exec.c, alloc_bprm): the path as given,
+        // or relative to a dirfd "/dev/fd/N/PATH", or "/dev/fd/N" for the fd itself.
+        // It becomes AT_EXECFN and the task name.
+        let kernel_name = if dirfd == libc::AT_FDCWD || path.first() == Some(&b'/') {
+            path.clone()
+        } else if path.is_empty() {
+            fd_name.clone()
+        } else {
+            [&fd_name[..], b"/", &path[..]].concat()
+        };
         let plan = match exec::plan(&self.mapping, &mut fs, req) {
             ExecOutcome::Unchanged if filename == path || from_fd => return Verdict::Pass,
             ExecOutcome::Unchanged => {
@@ -87,9 +97,9 @@ impl Engine {
                 program,
                 loader: plan.filename.clone(),
                 argv: plan.lead[..loader_args(&plan.lead)].to_vec(),
-                comm: procfs::comm_of(if from_fd { &fd_name } else { &path }),
+                comm: procfs::comm_of(&kernel_name),
             });
-            t.pending_execfn = Some((plan.filename.clone(), path.clone()));
+            t.pending_execfn = Some((plan.filename.clone(), kernel_name.clone()));
         }
         let mut filename = match self.fit(plan.filename) {
             Ok(f) => f,

@@ -53,8 +53,8 @@ impl Engine {
                         self.get_affinity_exit(pid, ret, tid, buf);
                         None
                     }
-                    ExitWork::SetAffinity { tid, mask } => {
-                        self.set_affinity_exit(ret, tid, mask);
+                    ExitWork::SetAffinity { tid, was_near } => {
+                        self.set_affinity_exit(ret, tid, was_near);
                         None
                     }
                     ExitWork::Getcwd { buf, size } => self.getcwd_exit(pid, ret, buf, size),

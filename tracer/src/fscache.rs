@@ -8,11 +8,13 @@
 //!   modification time to 1 (1970-01-01T00:00:01Z), and nothing in Nix changes a valid
 //!   path afterwards; a path with the same name always has the same contents, even
 //!   after it is collected and added again. A store path that is still being built is
-//!   writable and has a current mtime, so it is never remembered. The one change left
-//!   is deletion (garbage collection): a remembered directory or file that is gone
-//!   makes the kernel fail the translated path with ENOENT, as it would natively. A
-//!   remembered symlink would be followed after its deletion, so store symlinks are
-//!   not remembered.
+//!   writable and has a current mtime, so it is never remembered. What can still
+//!   happen to a valid path is deletion (garbage collection, by this ptnix or another
+//!   one sharing the store), after which it may be built again, writable for a while.
+//!   So what is remembered about an object is used only while the object's top
+//!   directory is the one that was canonical when it was remembered: the same inode
+//!   and change time (a chmod, a new directory in its place, changes either), checked
+//!   with one lstat per object per stop. Store symlinks are not remembered at all.
 //! - *Sealed host directories*: a directory that is root's and not writable by group
 //!   or others, below directories that are all the same (`/usr/lib`, `/etc`), when
 //!   ptnix does not run as root. Only root can change what is in them. Directories
@@ -45,8 +47,11 @@ pub struct FsCache {
     as_root: bool,
     /// Loader path -> understands `--argv0`.
     pub loaders: HashMap<Vec<u8>, bool>,
-    /// Store object (host path of its top directory) -> immutable (canonicalised).
-    objects: HashMap<Vec<u8>, bool>,
+    /// Immutable store objects (host path of the top directory) and how to recognise
+    /// that directory again.
+    objects: HashMap<Vec<u8>, Object>,
+    /// Counts stops: each object is checked again at most once per stop.
+    generation: u64,
     /// Host directory -> it and every directory above it are sealed.
     sealed: HashMap<Vec<u8>, bool>,
     /// Directory checks (see [`DirCheck`]; a symlink is not kept).
@@ -60,6 +65,14 @@ pub struct FsCache {
     read_bytes: usize,
     /// Whether execve may run a file of an immutable store object.
     execs: HashMap<Vec<u8>, Result<(), Errno>>,
+}
+
+/// A canonical store object's top directory as it was when ptnix first saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Object {
+    id: (u64, i64, i64),
+    /// The stop at which it was last seen unchanged.
+    checked: u64,
 }
 
 fn bounded_insert<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>, k: K, v: V) {
@@ -93,17 +106,59 @@ impl FsCache {
         (end > 0).then(|| &local[..self.store_prefix.len() + end])
     }
 
-    /// Whether the store object at `top` is canonicalised (no write bit, mtime 1).
+    /// A new stop begins: objects are checked again when next used.
+    pub fn next_stop(&mut self) {
+        self.generation += 1;
+    }
+
+    /// Whether the store object at `top` is canonicalised (no write bit, mtime 1) and
+    /// is still the directory whose facts ptnix remembers; if it is another now, they
+    /// are forgotten.
     fn immutable(&mut self, top: &[u8]) -> bool {
-        if let Some(&b) = self.objects.get(top) {
-            return b;
+        let generation = self.generation;
+        if self.objects.get(top).is_some_and(|o| o.checked == generation) {
+            return true;
         }
-        let canonical = lstat(top).is_some_and(|st| st.st_mode & 0o222 == 0 && st.st_mtime == 1);
+        let st = lstat(top);
+        let canonical = st.as_ref().is_some_and(|st| st.st_mode & 0o222 == 0 && st.st_mtime == 1);
+        let id = st.map(|st| (st.st_ino, st.st_ctime, st.st_ctime_nsec));
+        match self.objects.get_mut(top) {
+            Some(o) if canonical && Some(o.id) == id => {
+                o.checked = generation;
+                return true;
+            }
+            Some(_) => {
+                self.objects.remove(top);
+                self.forget_below(top);
+            }
+            None => {}
+        }
         // Only the immutable answer is kept: a writable path may become valid later.
-        if canonical {
-            bounded_insert(&mut self.objects, top.to_vec(), true);
+        if let (true, Some(id)) = (canonical, id) {
+            bounded_insert(&mut self.objects, top.to_vec(), Object { id, checked: generation });
         }
         canonical
+    }
+
+    /// Drops everything remembered about paths in the object at `top`.
+    fn forget_below(&mut self, top: &[u8]) {
+        self.dirs.retain(|k, _| !has_prefix(k, top));
+        self.entries.retain(|k, _| !has_prefix(k, top));
+        self.reads.retain(|k, _| !has_prefix(&k.0, top));
+        self.execs.retain(|k, _| !has_prefix(k, top));
+        self.read_bytes = self.reads.values().map(Vec::len).sum();
+    }
+
+    /// Whether what is remembered about `local` may be used now: an object it lies in
+    /// is unchanged. (Sealed host directories change only by root's hand.)
+    fn usable(&mut self, local: &[u8]) -> bool {
+        match self.object_of(local) {
+            Some(top) => {
+                let top = top.to_vec();
+                self.immutable(&top)
+            }
+            None => true,
+        }
     }
 
     /// Whether directory `dir` and every one above it are root's and not writable
@@ -148,8 +203,9 @@ impl FsCache {
     }
 
     /// A remembered check of directory `local` (see [`DirCheck`]).
-    pub fn dir_known(&self, local: &[u8]) -> Option<DirCheck> {
-        self.dirs.get(local).copied()
+    pub fn dir_known(&mut self, local: &[u8]) -> Option<DirCheck> {
+        let v = self.dirs.get(local).copied()?;
+        self.usable(local).then_some(v)
     }
 
     /// Remembers what a check of directory `local` found, where that is stable. A
@@ -160,8 +216,9 @@ impl FsCache {
         }
     }
 
-    pub fn entry_known(&self, local: &[u8]) -> Option<Result<Kind, Errno>> {
-        self.entries.get(local).copied()
+    pub fn entry_known(&mut self, local: &[u8]) -> Option<Result<Kind, Errno>> {
+        let v = self.entries.get(local).copied()?;
+        self.usable(local).then_some(v)
     }
 
     /// Remembers an lstat result. Store symlinks are not (see the module comment);
@@ -188,8 +245,12 @@ impl FsCache {
         }
     }
 
-    pub fn read_known(&self, local: &[u8], offset: u64, len: usize) -> Option<&Vec<u8>> {
-        self.reads.get(&(local.to_vec(), offset, len))
+    pub fn read_known(&mut self, local: &[u8], offset: u64, len: usize) -> Option<Vec<u8>> {
+        let key = (local.to_vec(), offset, len);
+        if !self.reads.contains_key(&key) || !self.usable(local) {
+            return None;
+        }
+        self.reads.get(&key).cloned()
     }
 
     pub fn remember_read(&mut self, local: &[u8], offset: u64, len: usize, data: &[u8]) {
@@ -204,8 +265,9 @@ impl FsCache {
         self.reads.insert((local.to_vec(), offset, len), data.to_vec());
     }
 
-    pub fn exec_known(&self, local: &[u8]) -> Option<Result<(), Errno>> {
-        self.execs.get(local).copied()
+    pub fn exec_known(&mut self, local: &[u8]) -> Option<Result<(), Errno>> {
+        let v = self.execs.get(local).copied()?;
+        self.usable(local).then_some(v)
     }
 
     pub fn remember_exec(&mut self, local: &[u8], r: Result<(), Errno>) {

@@ -227,7 +227,7 @@ fn may_exec(local: &[u8]) -> Result<(), Errno> {
 /// [`read_at`], remembered for files of immutable store objects.
 pub fn read_at_cached(cache: &mut crate::fscache::FsCache, local: &[u8], offset: u64, len: usize) -> Result<Vec<u8>, Errno> {
     if let Some(known) = cache.read_known(local, offset, len) {
-        return Ok(known.clone());
+        return Ok(known);
     }
     let r = read_at(local, offset, len)?;
     cache.remember_read(local, offset, len, &r);

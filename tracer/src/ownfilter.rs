@@ -12,7 +12,9 @@
 //! data) and answers them as the missing tracer would: ENOSYS, the syscall not run.
 //! Reading the data costs a ptrace call, so ptnix does it only for tracees that
 //! installed a filter (it stops `seccomp` and `prctl(PR_SET_SECCOMP)` for that) or
-//! descend from one. In pure-ptrace mode every seccomp stop is the tracee's own.
+//! descend from one, and, once any tracee has, for tracees whose fork event it has not
+//! processed yet (a child's first stops can come before it). In pure-ptrace mode every
+//! seccomp stop is the tracee's own.
 
 use crate::engine::Engine;
 use crate::ptrace::{self, Pid};
@@ -23,17 +25,23 @@ impl Engine {
     /// `pid` installs a filter: with SECCOMP_FILTER_FLAG_TSYNC it applies to its
     /// whole thread group, so the whole group is marked.
     pub(crate) fn mark_own_filter(&mut self, pid: Pid) {
+        self.any_own_filter = true;
         let tgid = self.tgid(pid);
-        for (&t, tr) in self.tracees.iter_mut() {
-            if t == pid || tr.tgid == Some(tgid) {
-                tr.own_filter = true;
+        // Threads made by clone are not in a thread group until ptnix asks /proc.
+        let tids: Vec<Pid> = self.tracees.keys().copied().collect();
+        for t in tids {
+            if t == pid || self.tgid(t) == tgid {
+                if let Some(tr) = self.tracees.get_mut(&t) {
+                    tr.own_filter = true;
+                }
             }
         }
     }
 
     /// This seccomp stop was asked for by a filter of the tracee's own.
     pub(crate) fn foreign_trace(&self, pid: Pid) -> bool {
-        if !self.tracees.get(&pid).is_some_and(|t| t.own_filter) {
+        let Some(t) = self.tracees.get(&pid) else { return false };
+        if !(t.own_filter || (self.any_own_filter && !t.linked)) {
             return false;
         }
         ptrace::event_msg(pid).is_ok_and(|d| d as u32 & 0xffff != PTNIX_TRACE_DATA)

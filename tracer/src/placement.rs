@@ -69,8 +69,11 @@ pub struct Place {
     resumed: Option<Instant>,
     /// It is pinned to the tracer's CPU.
     pub near: bool,
-    /// Its own mask, if not ptnix's initial one (it set one itself).
+    /// Its own mask (what it had before ptnix pinned it, or what it set since), if
+    /// not ptnix's initial one.
     own: Option<Mask>,
+    /// A sched_setaffinity of it is in progress: leave its mask alone.
+    setting: bool,
 }
 
 /// A pinned tracee, as the watchdog sees it.
@@ -152,14 +155,40 @@ impl Placement {
             } else if let Some(e) = g.pinned.get_mut(&tid) {
                 e.stops += 1;
             }
-        } else if resumed.elapsed() < NEAR && has(self.own(p), self.cpu) && self.watch(tid, *self.own(p)) {
-            if set_mask(tid, &self.near_mask) {
-                p.near = true;
-                self.moves += 1;
-            } else {
-                self.gone(tid, &Place { near: true, ..Place::default() });
+        } else if !p.setting && resumed.elapsed() < NEAR && self.room() {
+            // Its mask now is its own: the initial one, one it set, or one set from
+            // outside (`taskset -p`).
+            let own = get_mask(tid).unwrap_or(*self.own(p));
+            if has(&own, self.cpu) && own != self.near_mask && self.watch(tid, own) {
+                if set_mask(tid, &self.near_mask) {
+                    p.own = Some(own);
+                    p.near = true;
+                    self.moves += 1;
+                } else {
+                    self.gone(tid, &Place { near: true, ..Place::default() });
+                }
             }
         }
+    }
+
+    /// The non-leader thread `former` exec'ed and is now `tid` (the kernel gave it the
+    /// leader's tid): the watchdog follows it there.
+    pub fn renamed(&mut self, former: Pid, tid: Pid, p: &Place) {
+        if !p.near {
+            return;
+        }
+        let mut g = self.shared.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = g.pinned.remove(&former) {
+            g.pinned.insert(tid, e);
+        }
+        for t in g.released.iter_mut().filter(|t| **t == former) {
+            *t = tid;
+        }
+    }
+
+    /// Fewer than [`MAX_PINNED`] tracees are pinned.
+    fn room(&self) -> bool {
+        self.shared.0.lock().unwrap_or_else(|e| e.into_inner()).pinned.len() < MAX_PINNED
     }
 
     /// Hands a tracee about to be pinned to the watchdog, unless [`MAX_PINNED`] are.
@@ -211,12 +240,26 @@ impl Placement {
         *self.own(p)
     }
 
-    /// `tid` set its own mask (its sched_setaffinity succeeded): the kernel has
-    /// replaced the pin.
-    pub fn set_own(&mut self, tid: Pid, p: &mut Place, mask: Mask) {
+    /// A sched_setaffinity of `tid` begins: ptnix lets go of it (neither the tracer
+    /// nor the watchdog may change its mask meanwhile). Says whether it was pinned.
+    pub fn setting(&mut self, tid: Pid, p: &mut Place) -> bool {
+        let was = p.near;
         self.gone(tid, p);
-        p.own = Some(mask);
         p.near = false;
+        p.setting = true;
+        was
+    }
+
+    /// It ended: on success its mask is its own, as the kernel applied it (the
+    /// request less what its cpuset forbids); on failure a pin ptnix let go of is
+    /// undone.
+    pub fn set(&mut self, tid: Pid, p: &mut Place, ok: bool, was_near: bool) {
+        p.setting = false;
+        if ok {
+            p.own = get_mask(tid).or(p.own);
+        } else if was_near {
+            set_mask(tid, self.own(p));
+        }
     }
 }
 
@@ -312,21 +355,22 @@ impl crate::engine::Engine {
             return crate::entry::Verdict::Pass;
         }
         if set {
-            let mut mask: Mask = [0; 128];
-            let n = (regs.rsi as usize).min(mask.len());
-            if crate::mem::read(pid, regs.rdx, &mut mask[..n]).is_ok() {
-                self.set_exit(pid, ExitWork::SetAffinity { tid, mask });
-            }
+            let (Some(pl), Some(t)) = (self.placement.as_mut(), self.tracees.get_mut(&tid)) else {
+                return crate::entry::Verdict::Pass;
+            };
+            let was_near = pl.setting(tid, &mut t.place);
+            self.set_exit(pid, ExitWork::SetAffinity { tid, was_near });
         } else {
             self.set_exit(pid, ExitWork::GetAffinity { tid, buf: regs.rdx });
         }
         crate::entry::Verdict::Pass
     }
 
-    /// The kernel wrote `ret` bytes of `tid`'s real mask: they become its own mask's.
+    /// The kernel wrote `ret` bytes of `tid`'s real mask: while ptnix has it pinned,
+    /// they become its own mask's.
     pub(crate) fn get_affinity_exit(&mut self, pid: Pid, ret: i64, tid: Pid, buf: u64) {
         let (Some(pl), Some(t)) = (self.placement.as_ref(), self.tracees.get(&tid)) else { return };
-        if ret <= 0 {
+        if ret <= 0 || !t.place.near {
             return;
         }
         let own = pl.own_mask(&t.place);
@@ -334,12 +378,9 @@ impl crate::engine::Engine {
         let _ = crate::mem::write(pid, buf, &own[..n]);
     }
 
-    pub(crate) fn set_affinity_exit(&mut self, ret: i64, tid: Pid, mask: Mask) {
-        if ret != 0 {
-            return;
-        }
+    pub(crate) fn set_affinity_exit(&mut self, ret: i64, tid: Pid, was_near: bool) {
         if let (Some(pl), Some(t)) = (self.placement.as_mut(), self.tracees.get_mut(&tid)) {
-            pl.set_own(tid, &mut t.place, mask);
+            pl.set(tid, &mut t.place, ret == 0, was_near);
         }
     }
 }

@@ -45,8 +45,9 @@ impl Engine {
 
     /// For an open for reading of a file under `/proc`: the host path of a rewritten
     /// snapshot to open instead. `None`: open the original (the kernel reports any
-    /// error).
-    pub(crate) fn proc_snapshot(&mut self, pid: Pid, guest: &[u8]) -> Option<Result<Vec<u8>, i32>> {
+    /// error), also when no snapshot can be written (a full /tmp): the real file with
+    /// host paths beats a failed open.
+    pub(crate) fn proc_snapshot(&mut self, pid: Pid, guest: &[u8]) -> Option<Vec<u8>> {
         let f = procfs::parse(guest)?;
         if !matches!(f.file, b"maps" | b"smaps" | b"cmdline" | b"comm" | b"stat" | b"status") {
             return None;
@@ -60,12 +61,19 @@ impl Engine {
             file => {
                 let owner = self.proc_owner(pid, f.owner);
                 let (run, real) = self.loader_run(pid, owner)?;
-                match file {
+                let renamed = match file {
                     b"cmdline" => procfs::program_cmdline(&text, &run.argv)?,
                     _ => procfs::rename_task(file, &text, &procfs::comm_of(&real), &run.comm)?,
+                };
+                // The caller is stopped in its open right now, which its own stat and
+                // status say ("t (tracing stop)"); natively it is running.
+                if owner == self.tgid(pid) {
+                    procfs::running_state(file, &renamed)
+                } else {
+                    renamed
                 }
             }
         };
-        Some(self.shortlinks.snapshot(&rewritten))
+        self.shortlinks.snapshot(&rewritten).ok()
     }
 }

@@ -28,6 +28,9 @@ pub struct ShortLinks {
     links: HashMap<Vec<u8>, Vec<u8>>,
     /// Stand-in directories (see `standins`), parents before children.
     stand_ins: Vec<Vec<u8>>,
+    /// The owner file, held open with an exclusive flock while ptnix runs: a later
+    /// ptnix that can take the lock knows this one is gone (see `sweep_stale`).
+    owner: Option<std::fs::File>,
 }
 
 fn base36(mut n: usize) -> Vec<u8> {
@@ -79,15 +82,24 @@ impl ShortLinks {
             return Err(crate::ptrace::last_errno());
         }
         template.pop();
-        // Says whose it is, so that a later ptnix can remove it if this one is killed.
+        // Says whose it is, and stays locked while ptnix lives, so that a later ptnix
+        // can remove it if this one is killed (see `sweep_stale`).
         let mut owner = template.clone();
         owner.extend_from_slice(OWNER_FILE);
-        let _ = std::fs::OpenOptions::new()
+        self.owner = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
             .open(std::ffi::OsStr::from_bytes(&owner))
-            .and_then(|mut f| std::io::Write::write_all(&mut f, format!("ptnix {}\n", std::process::id()).as_bytes()));
+            .and_then(|mut f| {
+                std::io::Write::write_all(&mut f, format!("ptnix {}\n", std::process::id()).as_bytes())?;
+                // SAFETY: flock on our own open fd.
+                (unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX | libc::LOCK_NB) } == 0)
+                    .then_some(f)
+                    .ok_or_else(std::io::Error::last_os_error)
+            })
+            .ok();
         self.dir = Some(template.clone());
         Ok(template)
     }
@@ -185,35 +197,42 @@ impl ShortLinks {
         Some(h)
     }
 
-    /// Removes the links and the directory.
+    /// Removes the directory and everything in it: links, snapshots a killed tracee
+    /// never opened, stand-ins (and whatever a tracee made in one it chmodded).
     pub fn cleanup(&mut self) {
         let Some(dir) = self.dir.take() else { return };
-        for l in self.links.values() {
-            if let Ok(c) = CString::new(l.clone()) {
-                // SAFETY: valid C string.
-                unsafe { libc::unlink(c.as_ptr()) };
+        self.links.clear();
+        self.stand_ins.clear();
+        remove_tree(std::path::Path::new(std::ffi::OsStr::from_bytes(&dir)));
+        self.owner = None;
+    }
+}
+
+impl Drop for ShortLinks {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+/// Makes every directory of the tree at `dir` writable (stand-ins are read-only), then
+/// removes the tree. Symlinks are removed, never followed.
+fn remove_tree(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut dirs = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < dirs.len() {
+        let d = dirs[i].clone();
+        let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700));
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for c in rd.flatten() {
+                if c.file_type().is_ok_and(|t| t.is_dir()) {
+                    dirs.push(c.path());
+                }
             }
         }
-        self.links.clear();
-        // All writable again first (removing a directory needs write access to its
-        // parent), then children before parents.
-        let stand_ins: Vec<CString> = self.stand_ins.drain(..).filter_map(|d| CString::new(d).ok()).collect();
-        for c in &stand_ins {
-            // SAFETY: chmod of a valid C string.
-            unsafe { libc::chmod(c.as_ptr(), 0o700) };
-        }
-        for c in stand_ins.iter().rev() {
-            // SAFETY: rmdir of a valid C string.
-            unsafe { libc::rmdir(c.as_ptr()) };
-        }
-        let mut owner = dir.clone();
-        owner.extend_from_slice(OWNER_FILE);
-        let _ = std::fs::remove_file(std::ffi::OsStr::from_bytes(&owner));
-        if let Ok(c) = CString::new(dir) {
-            // SAFETY: valid C string.
-            unsafe { libc::rmdir(c.as_ptr()) };
-        }
+        i += 1;
     }
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// In each private directory: `ptnix PID`.
@@ -221,11 +240,11 @@ const OWNER_FILE: &[u8] = b"/.ptnix-owner";
 
 /// Removes the private directories of ptnix processes that were killed before they
 /// could (SIGKILL, the OOM killer): directories in /tmp named `ptXXXXXX`, owned by
-/// this user, mode 0700, whose owner file names a process that no longer exists. (A
-/// reused pid keeps a stale directory a while longer; a live ptnix's is never
-/// touched.) Anything else is left alone.
+/// this user, mode 0700, whose owner file says `ptnix PID` and is not locked. A
+/// running ptnix holds an exclusive flock on it, which works across PID namespaces
+/// that share /tmp and whatever became of the pid. Anything else is left alone.
 pub fn sweep_stale() {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::fs::MetadataExt;
     let Ok(rd) = std::fs::read_dir("/tmp") else { return };
     // SAFETY: geteuid cannot fail.
     let me = unsafe { libc::geteuid() };
@@ -240,32 +259,18 @@ pub fn sweep_stale() {
         if !m.is_dir() || m.uid() != me || m.mode() & 0o777 != 0o700 {
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(dir.join(".ptnix-owner")) else { continue };
-        let Some(pid) = text.strip_prefix("ptnix ").and_then(|s| s.trim_end().parse::<i32>().ok()) else { continue };
-        if pid <= 0 || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        let owner = dir.join(".ptnix-owner");
+        let Ok(mut f) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW).open(&owner) else {
+            continue;
+        };
+        let mut text = String::new();
+        if std::io::Read::read_to_string(&mut f, &mut text).is_err() || !text.starts_with("ptnix ") {
             continue;
         }
-        // Stand-ins are read-only: make everything writable, then remove.
-        let mut dirs = vec![dir.clone()];
-        let mut i = 0;
-        while i < dirs.len() {
-            let d = dirs[i].clone();
-            let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700));
-            if let Ok(rd) = std::fs::read_dir(&d) {
-                for c in rd.flatten() {
-                    if c.file_type().is_ok_and(|t| t.is_dir()) {
-                        dirs.push(c.path());
-                    }
-                }
-            }
-            i += 1;
+        // SAFETY: flock on our own open fd; the lock goes with the fd.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            continue;
         }
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
-
-impl Drop for ShortLinks {
-    fn drop(&mut self) {
-        self.cleanup();
+        remove_tree(&dir);
     }
 }

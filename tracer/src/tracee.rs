@@ -38,8 +38,8 @@ pub enum ExitWork {
     /// sched_getaffinity wrote `len` bytes of a mask at `buf` for thread `tid`: put
     /// that thread's own mask there.
     GetAffinity { tid: Pid, buf: u64 },
-    /// sched_setaffinity of thread `tid` to `mask`: if it worked, that is its own mask.
-    SetAffinity { tid: Pid, mask: crate::placement::Mask },
+    /// sched_setaffinity of thread `tid` (pinned by ptnix before it, or not).
+    SetAffinity { tid: Pid, was_near: bool },
     /// An injected lseek: restore these registers (see `dirents`).
     Restore { regs: Box<Regs>, fallback: (Pid, i32, u64) },
 }
@@ -86,4 +86,7 @@ pub struct Tracee {
     /// It (or its thread group, or an ancestor) installed a seccomp filter of its own
     /// (see `ownfilter`).
     pub own_filter: bool,
+    /// Its parent is known: the fork event that created it was processed (or it is
+    /// the command itself). A child's first stops can come before that event.
+    pub linked: bool,
 }
