@@ -5,9 +5,10 @@
  *   hostile flip DIR N     a thread flips a path between DIR/a and DIR/b while the
  *                          main thread opens it N times: each open reads "a" or "b"
  *   hostile bomb SECS EXTRA FILE
- *                          a fork bomb for SECS seconds, held to EXTRA processes
- *                          beyond the user's current count by RLIMIT_NPROC; every
- *                          process stats FILE
+ *                          a fork bomb: every process forks as fast as it can until
+ *                          EXTRA forks have been made in all (a counter in shared
+ *                          memory), or SECS seconds have passed; RLIMIT_NPROC is a
+ *                          second bound. Every process stats FILE
  *   hostile selftrace      ptrace from a tracee: PTRACE_TRACEME in a child, and
  *                          PTRACE_SEIZE of a child */
 #include "common.h"
@@ -102,7 +103,8 @@ static double now(void) {
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int my_processes(void) {
+/* Tasks (threads included, as RLIMIT_NPROC counts them) of this user. */
+static int my_tasks(void) {
     DIR *d = opendir("/proc");
     struct dirent *e;
     int n = 0;
@@ -111,38 +113,35 @@ static int my_processes(void) {
     uid_t me = getuid();
     while ((e = readdir(d)))
         if (e->d_name[0] >= '1' && e->d_name[0] <= '9') {
-            snprintf(p, sizeof p, "/proc/%s", e->d_name);
-            if (stat(p, &st) == 0 && st.st_uid == me) n++;
+            snprintf(p, sizeof p, "/proc/%s/task", e->d_name);
+            if (stat(p, &st) == 0 && st.st_uid == me) n += (int)st.st_nlink - 2;
         }
     closedir(d);
     return n;
 }
 
 static int bomb(double secs, int extra, const char *file) {
+    long *made = mmap(NULL, sizeof(long), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (made == MAP_FAILED) DIE("mmap");
     struct rlimit rl;
-    rl.rlim_cur = rl.rlim_max = (rlim_t)(my_processes() + extra);
+    rl.rlim_cur = rl.rlim_max = (rlim_t)(my_tasks() + 2 * extra);
     if (setrlimit(RLIMIT_NPROC, &rl) != 0) DIE("setrlimit");
     pid_t leader = getpid();
     double end = now() + secs;
-    long forks = 0, refused = 0;
     struct stat st;
-    while (now() < end) {
+    while (now() < end && __atomic_load_n(made, __ATOMIC_RELAXED) < extra) {
         pid_t p = fork();
         if (p == 0) {
             if (stat(file, &st) != 0) _exit(1);
             continue; /* the child bombs on */
         }
-        if (p < 0) {
-            refused++;
-            usleep(2000);
-        } else {
-            forks++;
-        }
+        if (p > 0) __atomic_add_fetch(made, 1, __ATOMIC_RELAXED);
+        else usleep(2000);
         while (waitpid(-1, NULL, WNOHANG) > 0) {}
     }
     if (getpid() != leader) _exit(0);
     while (wait(NULL) > 0) {}
-    printf("bomb done %s\n", forks > 0 && refused > 0 ? "forked-and-held" : "too-small");
+    printf("bomb done %s\n", *made >= extra ? "forked-and-held" : "too-small");
     return 0;
 }
 

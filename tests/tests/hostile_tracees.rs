@@ -38,16 +38,16 @@ both_modes! {
             .expect_stdout("flip opens 20000 other 0\n");
     }
 
-    /// A fork bomb, held by RLIMIT_NPROC and stopped after three seconds, beside a
-    /// shell that keeps looking up /nix paths: the shell finishes, the bomb forks
-    /// until the limit refuses it, and ptnix exits when the last bomb process has.
+    /// A fork bomb, held to 150 forks (and by RLIMIT_NPROC), beside a shell that keeps
+    /// looking up /nix paths: the shell finishes, the bomb reaches its bound, and
+    /// ptnix exits when the last bomb process has.
     fn fork_bomb_beside_a_working_shell(m: Mode) {
         require!(Cc, Sh);
         let fx = Fixture::new(m);
         fx.write(fx.host("/nix/store/bombfile"), "x");
         let prog = c_prog("hostile");
         let script = format!(
-            "{} bomb 3 150 /nix/store/bombfile & n=0; i=0; while [ $i -lt 300 ]; do [ -e /nix/store/bombfile ] && n=$((n+1)); i=$((i+1)); done; echo shell $n; wait",
+            "{} bomb 90 150 /nix/store/bombfile & n=0; i=0; while [ $i -lt 300 ]; do [ -e /nix/store/bombfile ] && n=$((n+1)); i=$((i+1)); done; echo shell $n; wait",
             prog.display()
         );
         fx.cmd(&["/bin/sh", "-c", &script])
