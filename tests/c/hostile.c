@@ -10,7 +10,9 @@
  *                          memory), or SECS seconds have passed; RLIMIT_NPROC is a
  *                          second bound. Every process stats FILE
  *   hostile selftrace      ptrace from a tracee: PTRACE_TRACEME in a child, and
- *                          PTRACE_SEIZE of a child */
+ *                          PTRACE_SEIZE of a child
+ *   hostile threads N FILE N threads each stat FILE, then all wait at one barrier
+ *                          until every one has */
 #include "common.h"
 #include <dirent.h>
 #include <fcntl.h>
@@ -145,6 +147,32 @@ static int bomb(double secs, int extra, const char *file) {
     return 0;
 }
 
+static pthread_barrier_t barrier;
+static const char *thread_file;
+static int thread_ok;
+
+static void *thread_main(void *arg) {
+    (void)arg;
+    struct stat st;
+    if (stat(thread_file, &st) == 0) __atomic_add_fetch(&thread_ok, 1, __ATOMIC_RELAXED);
+    pthread_barrier_wait(&barrier);
+    return NULL;
+}
+
+static int threads(int n, const char *file) {
+    thread_file = file;
+    pthread_barrier_init(&barrier, NULL, (unsigned)n);
+    pthread_t *ts = calloc((size_t)n, sizeof *ts);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    for (int i = 0; i < n; i++)
+        if (pthread_create(&ts[i], &attr, thread_main, NULL) != 0) DIE("pthread_create");
+    for (int i = 0; i < n; i++) pthread_join(ts[i], NULL);
+    printf("threads %d ok %d\n", n, thread_ok);
+    return 0;
+}
+
 static int selftrace(void) {
     int pfd[2];
     if (pipe(pfd) != 0) DIE("pipe");
@@ -172,6 +200,7 @@ int main(int argc, char **argv) {
     if (argc >= 4 && !strcmp(argv[1], "flip")) return flip(argv[2], atoi(argv[3]));
     if (argc >= 5 && !strcmp(argv[1], "bomb")) return bomb(atof(argv[2]), atoi(argv[3]), argv[4]);
     if (argc >= 2 && !strcmp(argv[1], "selftrace")) return selftrace();
+    if (argc >= 4 && !strcmp(argv[1], "threads")) return threads(atoi(argv[2]), argv[3]);
     fprintf(stderr, "usage: see the comment in hostile.c\n");
     return 2;
 }
