@@ -82,6 +82,17 @@ impl Fixture {
         Invocation::new(&env().ptnix, args, &self.home, &self.work)
     }
 
+    /// `ptnix ARGS` in proot mode (ARGS start with `proot`): the pure-ptrace mode is
+    /// asked for as launchers ask, with PROOT_NO_SECCOMP=1 (nix-portable always sets
+    /// it); the seccomp mode runs without it.
+    pub fn proot(&self, args: Vec<std::ffi::OsString>) -> Invocation {
+        let inv = self.ptnix(&args);
+        match self.mode {
+            Mode::Ptrace => inv.env("PROOT_NO_SECCOMP", "1"),
+            Mode::Seccomp => inv.env_remove("PROOT_NO_SECCOMP"),
+        }
+    }
+
     /// `ptnix run --store STORE [--no-seccomp] -- ARGV...`, not yet started.
     pub fn cmd<S: AsRef<OsStr>>(&self, argv: &[S]) -> Invocation {
         let mut args: Vec<&OsStr> =

@@ -139,9 +139,7 @@ both_modes! {
         args.push("-b".into());
         args.push(format!("{}:/opt/tool/data", h.display()).into());
         args.extend(["/bin/sh".into(), "-c".into(), "ls /; ls /opt /opt/tool; cat /opt/tool/data/f".into()]);
-        let inv = fx.ptnix(&args);
-        let inv = if m == Mode::Ptrace { inv.env("PROOT_NO_SECCOMP", "1") } else { inv.env_remove("PROOT_NO_SECCOMP") };
-        let out = inv.run();
+        let out = fx.proot(args).run();
         assert_eq!(out.code(), 0, "{out}");
         let stdout = out.stdout();
         assert!(stdout.lines().any(|l| l == "opt"), "{out}");
@@ -169,9 +167,7 @@ both_modes! {
         let script = "ls /etc; grep -c . /etc/passwd >/dev/null && echo passwd-ok; test -c /dev/null && echo dev-ok; \
                       test -d /proc/self && echo proc-ok; test -d \"$HOME\" && echo home-ok";
         args.extend(["/bin/sh".into(), "-c".into(), script.into()]);
-        let inv = fx.ptnix(&args);
-        let inv = if m == Mode::Ptrace { inv.env("PROOT_NO_SECCOMP", "1") } else { inv.env_remove("PROOT_NO_SECCOMP") };
-        let out = inv.run();
+        let out = fx.proot(args).run();
         assert_eq!(out.code(), 0, "{out}");
         let mut etc: Vec<&str> = ["host.conf", "hosts", "hostname", "localtime", "nsswitch.conf", "passwd", "group", "resolv.conf"]
             .into_iter()

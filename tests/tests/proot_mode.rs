@@ -26,12 +26,6 @@ fn nix_portable_args(fx: &Fixture, empty: &std::path::Path, argv: &[&str]) -> Ve
     a
 }
 
-fn proot(fx: &Fixture, m: Mode, args: Vec<OsString>) -> Invocation {
-    let inv = fx.ptnix(&args);
-    // nix-portable always sets PROOT_NO_SECCOMP; the seccomp variant runs without it.
-    if m == Mode::Ptrace { inv.env("PROOT_NO_SECCOMP", "1") } else { inv.env_remove("PROOT_NO_SECCOMP") }
-}
-
 fn empty_root(fx: &Fixture, name: &str) -> std::path::PathBuf {
     let e = fx.work.join(name);
     fx.mkdirs(&e);
@@ -51,7 +45,7 @@ both_modes! {
         let fx = Fixture::new(m);
         fx.mkdirs(&fx.host("/nix/store"));
         let empty = empty_root(&fx, "emptyroot");
-        let out = proot(&fx, m, nix_portable_args(&fx, &empty, &["/bin/sh", "-c", "ls -A /; ls /nix; exit 7"])).run();
+        let out = fx.proot(nix_portable_args(&fx, &empty, &["/bin/sh", "-c", "ls -A /; ls /nix; exit 7"])).run();
         assert_eq!(out.code(), 7, "{out}");
         let listed: Vec<String> = out.stdout().lines().map(str::to_string).collect();
         for e in std::fs::read_dir("/").unwrap() {
@@ -62,7 +56,7 @@ both_modes! {
         assert!(listed.contains(&"store".to_string()), "{out}");
         assert_empty(&empty);
         // As proot: 255 when a signal killed the command.
-        let sig = proot(&fx, m, nix_portable_args(&fx, &empty, &["/bin/sh", "-c", "kill -TERM $$"])).run();
+        let sig = fx.proot(nix_portable_args(&fx, &empty, &["/bin/sh", "-c", "kill -TERM $$"])).run();
         assert_eq!(sig.code(), 255, "{sig}");
     }
 
@@ -78,9 +72,9 @@ both_modes! {
         fx.mkdirs(&bb);
         fx.copy_exec("/bin/busybox", bb.join("sh"));
         let cfg = "substituters =\nsandbox = false";
-        let init = proot(&fx, m, nix_portable_args(&fx, &empty, &["/usr/bin/nix-store", "--init"])).env("NIX_CONFIG", cfg).run();
+        let init = fx.proot(nix_portable_args(&fx, &empty, &["/usr/bin/nix-store", "--init"])).env("NIX_CONFIG", cfg).run();
         init.ok();
-        let added = proot(&fx, m, nix_portable_args(&fx, &empty, &["/usr/bin/nix-store", "--add", bb.to_str().unwrap()]))
+        let added = fx.proot(nix_portable_args(&fx, &empty, &["/usr/bin/nix-store", "--add", bb.to_str().unwrap()]))
             .env("NIX_CONFIG", cfg)
             .run()
             .ok()
@@ -88,7 +82,7 @@ both_modes! {
         let bbp = added.trim().to_string();
         assert!(bbp.starts_with("/nix/store/"), "{bbp}");
         // The store's busybox runs as a store program.
-        let run = proot(&fx, m, nix_portable_args(&fx, &empty, &[&format!("{bbp}/sh"), "-c", "echo from-store"])).run().ok();
+        let run = fx.proot(nix_portable_args(&fx, &empty, &[&format!("{bbp}/sh"), "-c", "echo from-store"])).run().ok();
         assert_eq!(run.stdout(), "from-store\n");
         let expr = fx.work.join("d.nix");
         let write_expr = |n: &str| {
@@ -98,8 +92,8 @@ both_modes! {
             expr.with_file_name(format!("d{n}.nix"))
         };
         let (e1, e2) = (write_expr("1"), write_expr("2"));
-        let a = proot(&fx, m, nix_portable_args(&fx, &empty, &["/usr/bin/nix-build", "--no-out-link", e1.to_str().unwrap()])).env("NIX_CONFIG", cfg).spawn();
-        let b = proot(&fx, m, nix_portable_args(&fx, &empty, &["/usr/bin/nix-build", "--no-out-link", e2.to_str().unwrap()])).env("NIX_CONFIG", cfg).spawn();
+        let a = fx.proot(nix_portable_args(&fx, &empty, &["/usr/bin/nix-build", "--no-out-link", e1.to_str().unwrap()])).env("NIX_CONFIG", cfg).spawn();
+        let b = fx.proot(nix_portable_args(&fx, &empty, &["/usr/bin/nix-build", "--no-out-link", e2.to_str().unwrap()])).env("NIX_CONFIG", cfg).spawn();
         assert_empty(&empty);
         let (a, b) = (a.wait().ok(), b.wait().ok());
         for (out, n) in [(a, "1"), (b, "2")] {
@@ -115,20 +109,20 @@ both_modes! {
     fn options(m: Mode) {
         require!(Sh, Coreutils);
         let fx = Fixture::new(m);
-        let bad = proot(&fx, m, vec!["proot".into(), "-q".into(), "qemu".into(), "true".into()]).run();
+        let bad = fx.proot(vec!["proot".into(), "-q".into(), "qemu".into(), "true".into()]).run();
         assert_eq!(bad.code(), 1);
         assert!(bad.stderr().contains("'-q'"), "{bad}");
-        let ids = proot(&fx, m, vec!["proot".into(), "-0".into(), "-k".into(), "3.10.0-fake".into(), "sh".into(), "-c".into(), "id -u; id -g; uname -r".into()])
+        let ids = fx.proot(vec!["proot".into(), "-0".into(), "-k".into(), "3.10.0-fake".into(), "sh".into(), "-c".into(), "id -u; id -g; uname -r".into()])
             .run()
             .ok();
         assert_eq!(ids.stdout(), "0\n0\n3.10.0-fake\n");
         // proot's exit statuses (measured with Debian's proot 5.1.0): 255 when a signal
         // killed the command, 1 when it cannot start.
-        let killed = proot(&fx, m, vec!["proot".into(), "/bin/sh".into(), "-c".into(), "kill -9 $$".into()]).run();
+        let killed = fx.proot(vec!["proot".into(), "/bin/sh".into(), "-c".into(), "kill -9 $$".into()]).run();
         assert_eq!(killed.code(), 255, "{killed}");
-        let missing = proot(&fx, m, vec!["proot".into(), "/nonexistent/cmd".into()]).run();
+        let missing = fx.proot(vec!["proot".into(), "/nonexistent/cmd".into()]).run();
         assert_eq!(missing.code(), 1, "{missing}");
-        let status = proot(&fx, m, vec!["proot".into(), "/bin/sh".into(), "-c".into(), "exit 127".into()]).run();
+        let status = fx.proot(vec!["proot".into(), "/bin/sh".into(), "-c".into(), "exit 127".into()]).run();
         assert_eq!(status.code(), 127, "the command's own 127 passes through\n{status}");
     }
 }

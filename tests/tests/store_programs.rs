@@ -42,6 +42,14 @@ fn without_execfn(s: &str) -> String {
     s.lines().filter(|l| !l.starts_with("execfn=")).map(|l| format!("{l}\n")).collect()
 }
 
+/// The native twin of the store script `spaced` (`#!SHOWSELF  one  two  `), written
+/// in the fixture: its path.
+fn native_spaced(fx: &Fixture, st: &Store) -> String {
+    let p = fx.work.join("spaced");
+    write_exec(fx, &p, format!("#!{}/bin/showself  one  two  \n", st.native_dir("progs")));
+    p.display().to_string()
+}
+
 /// The argument the kernel takes from a `#!` line longer than its 256-byte buffer
 /// (fs/binfmt_script.c): the line is cut after 255 bytes, trailing blanks dropped,
 /// and everything after the interpreter and the blanks that follow it is the one
@@ -706,13 +714,11 @@ both_modes! {
     /// program's path); ptnix points it back once the loader has done so.
     fn execfn_of_scripts_and_reexec(m: Mode) {
         let (fx, st) = setup!(m);
-        let nat_script = fx.work.join("spaced");
-        write_exec(&fx, &nat_script, format!("#!{}/bin/showself  one  two  \n", st.native_dir("progs")));
-        let s = |p: &std::path::Path| p.display().to_string();
+        let x = native_spaced(&fx, st);
         st.parity_with(&fx, r#"
 "$X" | grep ^execfn=
 "$P/bin/showself" reexec | grep ^execfn=
-"#, &[("X", &s(&nat_script), &st.script("spaced"))]);
+"#, &[("X", &x, &st.script("spaced"))]);
     }
 
     /// What /proc says of a store program, read by the program itself: cmdline (what
@@ -722,9 +728,7 @@ both_modes! {
     /// and after a re-exec of /proc/self/exe (named `exe`, as natively).
     fn proc_identity_is_the_programs(m: Mode) {
         let (fx, st) = setup!(m);
-        let nat_script = fx.work.join("spaced");
-        write_exec(&fx, &nat_script, format!("#!{}/bin/showself  one  two  \n", st.native_dir("progs")));
-        let s = |p: &std::path::Path| p.display().to_string();
+        let x = native_spaced(&fx, st);
         st.parity_with(&fx, r#"
 "$P/bin/showself" ident a 'b c' | grep -v ^exe=
 "$PROFILE/bin/showself" ident | grep -v ^exe=
@@ -733,7 +737,7 @@ both_modes! {
 "$T/bin/python3" -c '
 import os
 os.execv("/proc/self/exe", ["py", "-c", "print(open(\"/proc/self/comm\").read().strip(), open(\"/proc/self/cmdline\").read().split(chr(0)))"])'
-"#, &[("X", &s(&nat_script), &st.script("spaced"))]);
+"#, &[("X", &x, &st.script("spaced"))]);
     }
 
     /// A store program that renames itself (prctl PR_SET_NAME, or a write to

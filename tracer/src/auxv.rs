@@ -151,14 +151,20 @@ impl Engine {
         let Some(w) = t.execfn_watch.as_mut() else { return };
         w.stops_left = w.stops_left.saturating_sub(1);
         let w = w.clone();
-        let entry = read_pair(pid, w.slot - 8);
-        let unmoved = read_pair(pid, w.unmoved - 8);
-        let at = [(entry, w.slot), (unmoved, w.unmoved)].into_iter().find(|(e, _)| *e == Some((AT_EXECFN, w.loader_value)));
+        // Both places in one read: the moved entry lies below the unmoved one.
+        let mut span = vec![0u8; (w.unmoved - w.slot) as usize + 16];
+        let readable = mem::read(pid, w.slot - 8, &mut span).is_ok();
+        let pair_at = |slot: u64| {
+            let off = (slot - w.slot) as usize;
+            let word = |o: usize| u64::from_ne_bytes(span[o..o + 8].try_into().unwrap());
+            (word(off), word(off + 8))
+        };
+        let at = [w.slot, w.unmoved].into_iter().find(|&s| readable && pair_at(s) == (AT_EXECFN, w.loader_value));
         let settled = at.is_some();
-        if let Some((_, slot)) = at {
+        if let Some(slot) = at {
             let _ = mem::write(pid, slot, &w.execfn.to_ne_bytes());
         }
-        if settled || w.stops_left == 0 || entry.is_none() {
+        if settled || w.stops_left == 0 || !readable {
             if let Some(t) = self.tracees.get_mut(&pid) {
                 t.execfn_watch = None;
             }
@@ -166,12 +172,6 @@ impl Engine {
     }
 }
 
-fn read_pair(pid: Pid, addr: u64) -> Option<(u64, u64)> {
-    let mut b = [0u8; 16];
-    mem::read(pid, addr, &mut b).ok()?;
-    let pair = auxv_pairs(&b).next().unwrap_or((AT_NULL, 0));
-    Some(pair)
-}
 
 /// AT_EXECFN's string is the host filename the kernel got. If the name the tracee
 /// passed is not longer, it is written over it in place, as the kernel would have

@@ -29,10 +29,7 @@ fn stat(p: &[u8]) -> Option<libc::stat> {
 }
 
 fn exists(p: &[u8]) -> bool {
-    let Ok(c) = CString::new(p) else { return false };
-    // SAFETY: `st` is plain old data; `c` is a valid C string.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    unsafe { libc::lstat(c.as_ptr(), &mut st) == 0 }
+    crate::hostfs::lstat(p).is_ok()
 }
 
 fn d_type(mode: libc::mode_t) -> u8 {

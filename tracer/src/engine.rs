@@ -242,9 +242,12 @@ impl Engine {
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
                 if let Ok(child) = ptrace::event_msg(pid) {
                     let child = child as Pid;
-                    let parent_place = self.tracees.get(&pid).map(|t| t.place.clone()).unwrap_or_default();
+                    let (parent_place, parent_filter) =
+                        self.tracees.get(&pid).map(|t| (t.place.clone(), t.own_filter)).unwrap_or_default();
                     let c = self.tracees.entry(child).or_default();
                     c.linked = true;
+                    // Filters are inherited across fork and clone.
+                    c.own_filter |= parent_filter;
                     // kernel/fork.c: a fork or vfork event (exit signal SIGCHLD, or
                     // CLONE_VFORK) is a new process, which leads its own thread group;
                     // knowing it saves reading /proc/CHILD/status.
@@ -253,10 +256,6 @@ impl Engine {
                     }
                     if let Some(pl) = self.placement.as_mut() {
                         pl.forked(&parent_place, child, &mut c.place);
-                    }
-                    // Filters are inherited across fork and clone.
-                    if self.tracees.get(&pid).is_some_and(|t| t.own_filter) {
-                        self.tracees.entry(child).or_default().own_filter = true;
                     }
                     // A new process runs the same program as its parent until it
                     // execs. (A new thread shares its parent's thread group.)

@@ -242,15 +242,30 @@ impl Engine {
     }
 
     pub(crate) fn follows(&self, pid: Pid, regs: &Regs, f: Follow) -> Result<bool, i32> {
-        Ok(match f {
+        Ok(self.rules(pid, regs, f)?.follow_last)
+    }
+
+    /// How a path argument is looked up, from the syscall's flags. openat2's `struct
+    /// open_how { u64 flags; u64 mode; u64 resolve; }` is read once.
+    fn rules(&self, pid: Pid, regs: &Regs, f: Follow) -> Result<Rules, i32> {
+        let (open_flags, resolve) = match f {
+            Follow::OpenFlags { arg: i } => (Some(arg(regs, i)), 0),
+            Follow::OpenHow { arg: i } => {
+                let mut how = [0u8; 24];
+                mem::read(pid, arg(regs, i), &mut how)?;
+                let word = |k: usize| u64::from_ne_bytes(how[8 * k..8 * k + 8].try_into().unwrap());
+                (Some(word(0)), word(2))
+            }
+            _ => (None, 0),
+        };
+        let follow_last = match f {
             Follow::Always => true,
             Follow::Never => false,
             Follow::UnlessFlag { arg: i, mask } => arg(regs, i) & mask == 0,
             Follow::IfFlag { arg: i, mask } => arg(regs, i) & mask != 0,
-            Follow::OpenFlags { arg: i } => open_follows(arg(regs, i)),
-            // struct open_how { u64 flags; u64 mode; u64 resolve; }
-            Follow::OpenHow { arg: i } => open_follows(mem::read_u64(pid, arg(regs, i))?),
-        })
+            Follow::OpenFlags { .. } | Follow::OpenHow { .. } => open_flags.is_some_and(open_follows),
+        };
+        Ok(Rules { follow_last, open_flags, resolve })
     }
 
     /// The guest directory a relative path starts from: the cwd, or the dirfd's.
@@ -313,17 +328,9 @@ impl Engine {
                 Ok(p) => p,
                 Err(e) => return fail(e),
             };
-            let follow_last = match self.follows(pid, regs, a.follow) {
-                Ok(f) => f,
+            let Rules { follow_last, open_flags, resolve: resolve_flags } = match self.rules(pid, regs, a.follow) {
+                Ok(r) => r,
                 Err(e) => return fail(e),
-            };
-            let resolve_flags = match a.follow {
-                // struct open_how { u64 flags; u64 mode; u64 resolve; }
-                Follow::OpenHow { arg: i } => match mem::read_u64(pid, arg(regs, i) + 16) {
-                    Ok(r) => r,
-                    Err(e) => return fail(e),
-                },
-                _ => 0,
             };
             // `/proc/self/exe` of a program started through its loader is the program.
             let redirected = if follow_last { self.exe_redirect(pid, &path) } else { None };
@@ -334,13 +341,9 @@ impl Engine {
                 no_symlinks: resolve_flags & RESOLVE_NO_SYMLINKS != 0,
                 no_magiclinks: resolve_flags & RESOLVE_NO_MAGICLINKS != 0,
             };
-            let opens = matches!(a.follow, Follow::OpenFlags { .. } | Follow::OpenHow { .. });
+            let opens = open_flags.is_some();
             // Only opens for reading get a /proc snapshot.
-            let reads = match a.follow {
-                Follow::OpenFlags { arg: i } => arg(regs, i) & O_ACCMODE == 0,
-                Follow::OpenHow { arg: i } => mem::read_u64(pid, arg(regs, i)).is_ok_and(|f| f & O_ACCMODE == 0),
-                _ => false,
-            };
+            let reads = open_flags.is_some_and(|f| f & O_ACCMODE == 0);
             // Opens look at the whole guest path (for /proc snapshots); the rest may
             // skip it when a lone name cannot change anything.
             if !opens && self.lone_name_unchanged(pid, regs, a.dirfd, req) {
@@ -544,6 +547,15 @@ const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 
 /// open(2): O_NOFOLLOW, and O_CREAT|O_EXCL ("symbolic links are not followed"), act on
 /// a symlink in the last component itself.
+/// What the flags of a syscall say about one of its path arguments.
+struct Rules {
+    follow_last: bool,
+    /// open/openat/openat2: the open flags.
+    open_flags: Option<u64>,
+    /// openat2: `open_how.resolve` (RESOLVE_*).
+    resolve: u64,
+}
+
 /// open(2): "The argument flags must include one of the following access modes:
 /// O_RDONLY, O_WRONLY, or O_RDWR" (0, 1, 2).
 const O_ACCMODE: u64 = libc::O_ACCMODE as u64;

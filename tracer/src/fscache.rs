@@ -29,7 +29,7 @@ use hashbrown::HashMap;
 use ptnix_syscalls::path::has_prefix;
 use ptnix_syscalls::resolve::{DirCheck, Kind};
 use ptnix_syscalls::Errno;
-use std::ffi::CString;
+use crate::hostfs::lstat;
 
 /// Bounded so that a walk over a huge store cannot grow ptnix without limit.
 const MAX_ENTRIES: usize = 1 << 16;
@@ -119,7 +119,7 @@ impl FsCache {
         if self.objects.get(top).is_some_and(|o| o.checked == generation) {
             return true;
         }
-        let st = lstat(top);
+        let st = lstat(top).ok();
         let canonical = st.as_ref().is_some_and(|st| st.st_mode & 0o222 == 0 && st.st_mtime == 1);
         let id = st.map(|st| (st.st_ino, st.st_ctime, st.st_ctime_nsec));
         match self.objects.get_mut(top) {
@@ -149,16 +149,17 @@ impl FsCache {
         self.read_bytes = self.reads.values().map(Vec::len).sum();
     }
 
+    /// For a path in a store object: whether that object is immutable and unchanged
+    /// (see [`FsCache::immutable`]). `None` outside the store's objects.
+    fn object_unchanged(&mut self, local: &[u8]) -> Option<bool> {
+        let top = self.object_of(local)?.to_vec();
+        Some(self.immutable(&top))
+    }
+
     /// Whether what is remembered about `local` may be used now: an object it lies in
     /// is unchanged. (Sealed host directories change only by root's hand.)
     fn usable(&mut self, local: &[u8]) -> bool {
-        match self.object_of(local) {
-            Some(top) => {
-                let top = top.to_vec();
-                self.immutable(&top)
-            }
-            None => true,
-        }
+        self.object_unchanged(local).unwrap_or(true)
     }
 
     /// Whether directory `dir` and every one above it are root's and not writable
@@ -167,7 +168,7 @@ impl FsCache {
         if let Some(&b) = self.sealed.get(dir) {
             return b;
         }
-        let Some(st) = lstat(dir) else { return false };
+        let Ok(st) = lstat(dir) else { return false };
         let own = st.st_mode & libc::S_IFMT == libc::S_IFDIR && st.st_uid == 0 && st.st_mode & 0o022 == 0;
         let b = own && parent(dir).map_or(true, |p| self.sealed(p));
         bounded_insert(&mut self.sealed, dir.to_vec(), b);
@@ -180,9 +181,8 @@ impl FsCache {
         if local.first() != Some(&b'/') || VOLATILE.iter().any(|v| has_prefix(local, v)) {
             return false;
         }
-        if let Some(top) = self.object_of(local) {
-            let top = top.to_vec();
-            return self.immutable(&top);
+        if let Some(unchanged) = self.object_unchanged(local) {
+            return unchanged;
         }
         if self.as_root || has_prefix(local, &self.store_prefix[..self.store_prefix.len() - 1]) {
             return false;
@@ -193,13 +193,7 @@ impl FsCache {
     /// Whether a file's contents and mode can be remembered: it is in an immutable
     /// store object.
     fn content_stable(&mut self, local: &[u8]) -> bool {
-        match self.object_of(local) {
-            Some(top) => {
-                let top = top.to_vec();
-                self.immutable(&top)
-            }
-            None => false,
-        }
+        self.object_unchanged(local).unwrap_or(false)
     }
 
     /// A remembered check of directory `local` (see [`DirCheck`]).
@@ -275,13 +269,6 @@ impl FsCache {
             bounded_insert(&mut self.execs, local.to_vec(), r);
         }
     }
-}
-
-fn lstat(p: &[u8]) -> Option<libc::stat> {
-    let c = CString::new(p).ok()?;
-    // SAFETY: lstat of a valid C string into plain old data.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    (unsafe { libc::lstat(c.as_ptr(), &mut st) } == 0).then_some(st)
 }
 
 #[cfg(test)]

@@ -70,14 +70,20 @@ pub fn readlink(p: &[u8]) -> Result<Vec<u8>, Errno> {
     Ok(buf)
 }
 
-fn lstat_kind(local: &[u8]) -> Result<Kind, Errno> {
-    let magic = is_proc_pid_path(local);
-    let c = cstring(local.to_vec())?;
+/// lstat(2) of a host path.
+pub fn lstat(p: &[u8]) -> Result<libc::stat, Errno> {
+    let c = cstring(p.to_vec())?;
     // SAFETY: `st` is plain old data filled by the kernel.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     if unsafe { libc::lstat(c.as_ptr(), &mut st) } != 0 {
         return Err(last_errno());
     }
+    Ok(st)
+}
+
+fn lstat_kind(local: &[u8]) -> Result<Kind, Errno> {
+    let magic = is_proc_pid_path(local);
+    let st = lstat(local)?;
     Ok(match st.st_mode & libc::S_IFMT {
         libc::S_IFDIR => Kind::Dir,
         libc::S_IFLNK if magic => Kind::MagicLink,

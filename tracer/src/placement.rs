@@ -214,6 +214,10 @@ impl Placement {
     /// the kernel put it, which is its parent's CPU mask at the time of the fork.
     pub fn forked(&mut self, parent: &Place, child: Pid, c: &mut Place) {
         c.own = parent.own;
+        // Only a parent ptnix pinned (or is letting go of just now) can pass a pin on.
+        if !parent.near && !parent.setting {
+            return;
+        }
         let pinned = get_mask(child).is_some_and(|m| m == self.near_mask) && self.own(c) != &self.near_mask;
         if !pinned {
             return;

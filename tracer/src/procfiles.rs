@@ -53,22 +53,29 @@ impl Engine {
             return None;
         }
         let tgid = self.tgid(pid);
+        // The identity files change only for a program ptnix started through its
+        // loader: that is known before anything is read (`ps` opens every process's).
+        let loader = match f.file {
+            b"maps" | b"smaps" => None,
+            _ => {
+                let owner = self.proc_owner(pid, f.owner);
+                Some((owner, self.loader_run(pid, owner)?))
+            }
+        };
         let fs = TraceeFs { tgid, tid: pid, cache: &mut self.cache, stats: &mut self.stats };
         let local = fs.local(guest);
         let text = std::fs::read(std::ffi::OsStr::from_bytes(&local)).ok()?;
-        let rewritten = match f.file {
-            b"maps" | b"smaps" => self.guest_maps(&text),
-            file => {
-                let owner = self.proc_owner(pid, f.owner);
-                let (run, real) = self.loader_run(pid, owner)?;
-                let renamed = match file {
+        let rewritten = match loader {
+            None => self.guest_maps(&text),
+            Some((owner, (run, real))) => {
+                let renamed = match f.file {
                     b"cmdline" => procfs::program_cmdline(&text, &run.argv)?,
-                    _ => procfs::rename_task(file, &text, &procfs::comm_of(&real), &run.comm)?,
+                    file => procfs::rename_task(file, &text, &procfs::comm_of(&real), &run.comm)?,
                 };
                 // The caller is stopped in its open right now, which its own stat and
                 // status say ("t (tracing stop)"); natively it is running.
-                if owner == self.tgid(pid) {
-                    procfs::running_state(file, &renamed)
+                if owner == tgid {
+                    procfs::running_state(f.file, &renamed)
                 } else {
                     renamed
                 }

@@ -141,7 +141,6 @@ impl ShortLinks {
     /// returns its path. The caller unlinks it once the tracee has opened it.
     pub fn snapshot(&mut self, content: &[u8]) -> Result<Vec<u8>, i32> {
         use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
         let mut p = self.ensure_dir()?;
         p.extend_from_slice(b"/s");
         p.extend_from_slice(&base36(self.snapshots));

@@ -12,13 +12,6 @@ use ptnix_syscalls::mapping::Mapping;
 use ptnix_syscalls::path::{components, has_prefix, push};
 use std::ffi::CString;
 
-fn exists(host: &[u8]) -> bool {
-    let Ok(c) = CString::new(host) else { return false };
-    // SAFETY: lstat of a valid C string into plain old data.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    unsafe { libc::lstat(c.as_ptr(), &mut st) == 0 }
-}
-
 fn chmod(p: &[u8], mode: libc::mode_t) -> Result<(), i32> {
     let c = CString::new(p).map_err(|_| libc::EINVAL)?;
     // SAFETY: chmod of a valid C string.
@@ -41,7 +34,7 @@ pub fn complete(mapping: Mapping, links: &mut ShortLinks) -> Result<Mapping, Str
         for c in &comps[..comps.len().saturating_sub(1)] {
             push(&mut above, c);
             let host = m.to_host(&above);
-            if exists(&host) {
+            if crate::hostfs::lstat(&host).is_ok() {
                 continue;
             }
             let shown = String::from_utf8_lossy(&above).into_owned();
