@@ -200,7 +200,7 @@ pub fn main(argv: &[OsString]) -> ExitCode {
     let Ok(argv) = argv else { return fail("an argument contains a NUL byte") };
     let env_set = |n: &str| std::env::var_os(n).is_some_and(|v| !v.is_empty() && v != "0");
     let launcher = Launcher {
-        optional: Optional { fake_root: a.root_id, uname: a.release.is_some(), placement: false },
+        optional: Optional { fake_root: a.root_id, uname: a.release.is_some(), ..Optional::default() },
         release: a.release.map(OsString::into_vec),
         cwd,
         kill_on_exit: a.kill_on_exit,

@@ -9,7 +9,7 @@
 //! The x86_64 numbers are dispatched through a balanced tree of `jge` so that an
 //! untraced syscall costs about log2(n) comparisons, not n.
 
-use crate::table::{Class, Optional, Sys, I386_REFUSED, X32_SYSCALL_BIT};
+use crate::table::{Class, FdCopy, Optional, Sys, F_DUPFD, F_DUPFD_CLOEXEC, I386_REFUSED, X32_SYSCALL_BIT};
 
 /// One classic-BPF instruction (`struct sock_filter`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,8 +69,49 @@ enum Action {
     TraceIfArg(u8),
     /// Trace only when the low 32 bits of the argument are this value.
     TraceIfArgIs(u8, u32),
+    /// Trace only when every condition holds (on the low 32 bits of the arguments,
+    /// which is all the kernel reads of an `unsigned int fd`).
+    TraceIfAll([Option<Cond>; 3]),
     Errno(i32),
     ErrnoIfFlag { arg: u8, mask: u64, errno: i32 },
+}
+
+/// A test of the low 32 bits of one argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cond {
+    AtLeast(u8, u32),
+    Below(u8, u32),
+    OneOf(u8, u32, u32),
+}
+
+/// Emits the conditions, each jumping to the end (`ret ALLOW`) when it fails, then
+/// `ret TRACE`.
+fn emit_all(conds: &[Cond], out: &mut Vec<Insn>) {
+    // Instruction count per condition, to compute the forward jumps.
+    let len = |c: &Cond| if matches!(c, Cond::OneOf(..)) { 3 } else { 2 };
+    let mut left: usize = conds.iter().map(len).sum::<usize>() + 1; // + ret TRACE
+    for c in conds {
+        left -= len(c);
+        // From the instruction after the last jump of this condition to `ret ALLOW`.
+        let to_allow = u8::try_from(left).unwrap();
+        match *c {
+            Cond::AtLeast(a, k) => {
+                out.push(stmt(BPF_LD_W_ABS, off_arg_lo(a)));
+                out.push(jump(BPF_JGE_K, k, 0, to_allow));
+            }
+            Cond::Below(a, k) => {
+                out.push(stmt(BPF_LD_W_ABS, off_arg_lo(a)));
+                out.push(jump(BPF_JGE_K, k, to_allow, 0));
+            }
+            Cond::OneOf(a, x, y) => {
+                out.push(stmt(BPF_LD_W_ABS, off_arg_lo(a)));
+                out.push(jump(BPF_JEQ_K, x, 1, 0));
+                out.push(jump(BPF_JEQ_K, y, 0, to_allow));
+            }
+        }
+    }
+    out.push(ret(TRACE));
+    out.push(ret(SECCOMP_RET_ALLOW));
 }
 
 impl Action {
@@ -90,6 +131,10 @@ impl Action {
                 out.push(jump(BPF_JEQ_K, value, 0, 1));
                 out.push(ret(TRACE));
                 out.push(ret(SECCOMP_RET_ALLOW));
+            }
+            Action::TraceIfAll(conds) => {
+                let conds: Vec<Cond> = conds.iter().flatten().copied().collect();
+                emit_all(&conds, out);
             }
             Action::Errno(e) => out.push(ret(errno(e))),
             Action::ErrnoIfFlag { arg, mask, errno: e } => {
@@ -138,6 +183,19 @@ fn x86_64_entries(opt: Optional) -> Vec<(u32, Action)> {
                 }
                 Class::SockaddrOut { addr, .. } => Action::TraceIfArg(addr),
                 Class::OwnFilter { arg0: Some(v) } => Action::TraceIfArgIs(0, v),
+                Class::Getdents(_) | Class::FdCopy(_) if opt.listing_fd_base != 0 => {
+                    let base = opt.listing_fd_base;
+                    Action::TraceIfAll(match s.class() {
+                        Class::FdCopy(FdCopy::To) => [Some(Cond::AtLeast(0, base)), Some(Cond::Below(1, base)), None],
+                        Class::FdCopy(FdCopy::Fcntl) => [
+                            Some(Cond::AtLeast(0, base)),
+                            Some(Cond::OneOf(1, F_DUPFD, F_DUPFD_CLOEXEC)),
+                            Some(Cond::Below(2, base)),
+                        ],
+                        // getdents(fd), dup(fd)
+                        _ => [Some(Cond::AtLeast(0, base)), None, None],
+                    })
+                }
                 _ => Action::Trace,
             };
             (s.nr(), action)
@@ -183,6 +241,33 @@ pub fn build_filter_with(opt: Optional) -> Vec<Insn> {
     prog.extend(i386);
     assert!(prog.len() <= 4096, "BPF_MAXINSNS exceeded");
     prog
+}
+
+/// A second filter that stops every x86_64 getdents64/getdents, for a process that
+/// holds a listed directory below the listing base (see the tracer's `listingfd`).
+/// The arch is checked first: on i386 the same numbers are other syscalls.
+pub fn getdents_filter() -> Vec<Insn> {
+    vec![
+        stmt(BPF_LD_W_ABS, OFF_ARCH),
+        jump(BPF_JEQ_K, AUDIT_ARCH_X86_64, 0, 4),
+        stmt(BPF_LD_W_ABS, OFF_NR),
+        jump(BPF_JEQ_K, Sys::getdents64.nr(), 1, 0),
+        jump(BPF_JEQ_K, Sys::getdents.nr(), 0, 1),
+        ret(TRACE),
+        ret(SECCOMP_RET_ALLOW),
+    ]
+}
+
+/// `struct sock_filter` as the kernel reads it from a tracee's memory.
+pub fn to_bytes(prog: &[Insn]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(prog.len() * 8);
+    for i in prog {
+        b.extend_from_slice(&i.code.to_ne_bytes());
+        b.push(i.jt);
+        b.push(i.jf);
+        b.extend_from_slice(&i.k.to_ne_bytes());
+    }
+    b
 }
 
 /// The input of a filter run, as the kernel builds it.
@@ -248,11 +333,11 @@ mod tests {
         let uid = Sys::getuid.nr();
         let plain = SeccompData { nr: uid, arch: AUDIT_ARCH_X86_64, ip: 0, args: [0; 6] };
         assert_eq!(evaluate(&build_filter(), &plain), SECCOMP_RET_ALLOW);
-        let root = build_filter_with(Optional { fake_root: true, uname: false, placement: false });
+        let root = build_filter_with(Optional { fake_root: true, ..Optional::default() });
         assert_eq!(evaluate(&root, &plain), TRACE);
         let un = SeccompData { nr: Sys::uname.nr(), ..plain };
         assert_eq!(evaluate(&root, &un), SECCOMP_RET_ALLOW);
-        assert_eq!(evaluate(&build_filter_with(Optional { fake_root: false, uname: true, placement: false }), &un), TRACE);
+        assert_eq!(evaluate(&build_filter_with(Optional { uname: true, ..Optional::default() }), &un), TRACE);
     }
 
     #[test]
@@ -260,7 +345,9 @@ mod tests {
         for &s in Sys::ALL {
             let got = decide(s.nr(), AUDIT_ARCH_X86_64, [0; 6]);
             match s.class() {
-                Class::IdQuery { .. } | Class::Uname | Class::Affinity { .. } => assert_eq!(got, SECCOMP_RET_ALLOW, "{}", s.name()),
+                Class::IdQuery { .. } | Class::Uname | Class::Affinity { .. } | Class::FdCopy(_) | Class::FdFetch => {
+                    assert_eq!(got, SECCOMP_RET_ALLOW, "{}", s.name())
+                }
                 Class::Deny(e) => assert_eq!(got, errno(e), "{}", s.name()),
                 Class::DenyIfFlag { .. } => assert_eq!(got, SECCOMP_RET_ALLOW, "{}", s.name()),
                 Class::SockaddrOut { .. } => assert_eq!(got, SECCOMP_RET_ALLOW, "{} with NULL", s.name()),
@@ -273,6 +360,47 @@ mod tests {
                 _ => assert_eq!(got, TRACE, "{}", s.name()),
             }
         }
+    }
+
+    #[test]
+    fn listing_base_narrows_getdents_and_stops_copies_below_it() {
+        let f = build_filter_with(Optional { listing_fd_base: 500, ..Optional::default() });
+        let d = |s: Sys, args: [u64; 6]| evaluate(&f, &SeccompData { nr: s.nr(), arch: AUDIT_ARCH_X86_64, ip: 0, args });
+        for s in [Sys::getdents64, Sys::getdents, Sys::dup] {
+            assert_eq!(d(s, [3, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW, "{}", s.name());
+            assert_eq!(d(s, [499, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW, "{}", s.name());
+            assert_eq!(d(s, [500, 0, 0, 0, 0, 0]), TRACE, "{}", s.name());
+            // The kernel reads an unsigned int: the high half does not count.
+            assert_eq!(d(s, [(1 << 32) | 3, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW, "{}", s.name());
+        }
+        for s in [Sys::dup2, Sys::dup3] {
+            assert_eq!(d(s, [600, 3, 0, 0, 0, 0]), TRACE, "{}", s.name());
+            assert_eq!(d(s, [600, 700, 0, 0, 0, 0]), SECCOMP_RET_ALLOW, "{}", s.name());
+            assert_eq!(d(s, [3, 4, 0, 0, 0, 0]), SECCOMP_RET_ALLOW, "{}", s.name());
+        }
+        let fcntl = |fd, cmd: u32, min| d(Sys::fcntl, [fd, u64::from(cmd), min, 0, 0, 0]);
+        assert_eq!(fcntl(600, F_DUPFD, 0), TRACE);
+        assert_eq!(fcntl(600, F_DUPFD_CLOEXEC, 3), TRACE);
+        assert_eq!(fcntl(600, F_DUPFD_CLOEXEC, 500), SECCOMP_RET_ALLOW);
+        assert_eq!(fcntl(600, libc::F_GETFL as u32, 0), SECCOMP_RET_ALLOW);
+        assert_eq!(fcntl(3, F_DUPFD, 0), SECCOMP_RET_ALLOW);
+        assert_eq!(d(Sys::pidfd_getfd, [3, 4, 0, 0, 0, 0]), TRACE);
+        // Without a base every getdents stops and copies do not.
+        assert_eq!(decide(Sys::getdents64.nr(), AUDIT_ARCH_X86_64, [3, 0, 0, 0, 0, 0]), TRACE);
+        assert_eq!(decide(Sys::dup2.nr(), AUDIT_ARCH_X86_64, [600, 3, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
+    }
+
+    #[test]
+    fn the_getdents_filter_stops_getdents_only() {
+        let f = getdents_filter();
+        let d = |nr: u32, arch| evaluate(&f, &SeccompData { nr, arch, ..SeccompData::default() });
+        assert_eq!(d(Sys::getdents64.nr(), AUDIT_ARCH_X86_64), TRACE);
+        assert_eq!(d(Sys::getdents.nr(), AUDIT_ARCH_X86_64), TRACE);
+        assert_eq!(d(Sys::openat.nr(), AUDIT_ARCH_X86_64), SECCOMP_RET_ALLOW);
+        // i386 78 is gettimeofday, 217 pivot_root.
+        assert_eq!(d(78, AUDIT_ARCH_I386), SECCOMP_RET_ALLOW);
+        assert_eq!(d(217, AUDIT_ARCH_I386), SECCOMP_RET_ALLOW);
+        assert_eq!(to_bytes(&f).len(), f.len() * 8);
     }
 
     #[test]

@@ -98,6 +98,11 @@ impl Mapping {
         &self.mount_points
     }
 
+    /// Whether a listing of the guest directory `dir` must show a mount point.
+    pub fn lists_mount_points(&self, dir: &[u8]) -> bool {
+        self.mount_points.iter().any(|m| m.parent == dir)
+    }
+
     /// The usual ptnix table: `store_root/nix` shown at `/nix`.
     pub fn for_store(store_root: &[u8]) -> Result<Mapping, BadBind> {
         let mut host = canonical(store_root, "store")?;

@@ -52,8 +52,16 @@ pub enum Class {
     /// getcwd: the host path the kernel writes is rewritten at the exit stop.
     Getcwd,
     /// getdents64/getdents(fd, buf, count): a listing of a bind's parent directory
-    /// gets the bind's entry (see `dirent`).
+    /// gets the bind's entry (see `dirent`). With a listing base (see
+    /// [`Optional::listing_fd_base`]) the filter stops only descriptors at or above it.
     Getdents(crate::dirent::Format),
+    /// dup, dup2/dup3, fcntl(F_DUPFD/F_DUPFD_CLOEXEC): a copy of a descriptor at or
+    /// above the listing base to a number below it. Stopped only while there is a
+    /// listing base, and then only for such copies (checked in BPF).
+    FdCopy(FdCopy),
+    /// pidfd_getfd: another process's descriptor, at this one's lowest free number.
+    /// Stopped only while there is a listing base.
+    FdFetch,
     /// bind/connect/sendto: a `sockaddr_un` path going in.
     SockaddrIn { addr: u8, len: u8, follow: bool },
     /// getsockname/getpeername/accept/recvfrom: a `sockaddr_un` coming out (exit
@@ -83,6 +91,22 @@ pub enum Class {
     OwnFilter { arg0: Option<u32> },
 }
 
+/// The three ways to copy a descriptor, by where the new number comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdCopy {
+    /// dup(old): the lowest free number.
+    Dup,
+    /// dup2(old, new), dup3(old, new, flags): the number `new`.
+    To,
+    /// fcntl(old, F_DUPFD or F_DUPFD_CLOEXEC, min): the lowest free number >= min.
+    Fcntl,
+}
+
+/// fcntl(2) commands that copy a descriptor (asm-generic/fcntl.h: F_DUPFD is 0,
+/// F_DUPFD_CLOEXEC is F_LINUX_SPECIFIC_BASE + 6 = 1030).
+pub const F_DUPFD: u32 = 0;
+pub const F_DUPFD_CLOEXEC: u32 = 1030;
+
 /// Syscalls traced only when a launcher option asks for them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Optional {
@@ -92,6 +116,10 @@ pub struct Optional {
     pub uname: bool,
     /// ptnix moves tracees between CPUs: affinity calls are answered with their own.
     pub placement: bool,
+    /// Not 0: descriptors of directories whose listing ptnix changes are kept at or
+    /// above this number, so the filter stops getdents only there (0: every getdents
+    /// stops). See the tracer's `listingfd`.
+    pub listing_fd_base: u32,
 }
 
 const fn p(dirfd: Option<u8>, path: u8, follow: Follow, names_entry: bool) -> PathArg {
@@ -236,6 +264,11 @@ syscalls! {
     getcwd = 79 => Getcwd;
     getdents64 = 217 => Getdents(crate::dirent::Format::Dirent64);
     getdents = 78 => Getdents(crate::dirent::Format::Dirent);
+    dup = 32 => FdCopy(FdCopy::Dup);
+    dup2 = 33 => FdCopy(FdCopy::To);
+    dup3 = 292 => FdCopy(FdCopy::To);
+    fcntl = 72 => FdCopy(FdCopy::Fcntl);
+    pidfd_getfd = 438 => FdFetch;
     // --- unix sockets ---
     bind = 49 => SockaddrIn { addr: 1, len: 2, follow: false };
     connect = 42 => SockaddrIn { addr: 1, len: 2, follow: true };
@@ -295,6 +328,7 @@ impl Sys {
             Class::IdQuery { .. } => opt.fake_root,
             Class::Uname => opt.uname,
             Class::Affinity { .. } => opt.placement,
+            Class::FdCopy(_) | Class::FdFetch => opt.listing_fd_base != 0,
             _ => true,
         }
     }
@@ -346,6 +380,9 @@ mod tests {
         assert_eq!(Sys::readlinkat.nr() as i64, libc::SYS_readlinkat);
         assert_eq!(Sys::symlinkat.nr() as i64, libc::SYS_symlinkat);
         assert_eq!(Sys::setns.nr() as i64, libc::SYS_setns);
+        assert_eq!(Sys::dup3.nr() as i64, libc::SYS_dup3);
+        assert_eq!(Sys::pidfd_getfd.nr() as i64, libc::SYS_pidfd_getfd);
+        assert_eq!(F_DUPFD_CLOEXEC as i32, libc::F_DUPFD_CLOEXEC);
     }
 
     /// Cross-checks every number against the kernel headers when they are installed

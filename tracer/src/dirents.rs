@@ -7,7 +7,8 @@
 //! the tracee's file, so it makes the tracee itself call lseek(fd, POS, SEEK_SET): at
 //! the getdents exit stop the registers are set up for lseek and the instruction
 //! pointer is moved back onto the `syscall` instruction (2 bytes, 0f 05); at lseek's
-//! exit stop the saved registers come back with getdents' result.
+//! exit stop the saved registers come back with getdents' result. Signals stay blocked
+//! in between (see `listingfd::hold_signals`).
 
 use crate::engine::Engine;
 use crate::entry::{fail, Verdict};
@@ -151,7 +152,9 @@ impl Engine {
         lseek.rdi = fd as u64;
         lseek.rsi = SYNTHETIC_POS + n as u64;
         lseek.rdx = libc::SEEK_SET as u64;
+        self.hold_signals(pid);
         if ptrace::set_regs(pid, &lseek).is_err() {
+            self.release_signals(pid);
             return None;
         }
         let mut saved = *regs;
@@ -172,5 +175,6 @@ impl Engine {
             self.delivered.insert((tgid, fd), pos);
         }
         let _ = ptrace::set_regs(pid, saved);
+        self.release_signals(pid);
     }
 }

@@ -95,6 +95,9 @@ pub struct Engine {
     pub(crate) placement: Option<Placement>,
     /// Some tracee has installed a seccomp filter of its own (see `ownfilter`).
     pub(crate) any_own_filter: bool,
+    /// Descriptors of listed directories are kept at or above this (0: none; see
+    /// `listingfd`).
+    pub(crate) listing_base: u32,
     root: Pid,
     /// The command has exec'ed (until then the root process is ptnix's own child).
     root_started: bool,
@@ -108,6 +111,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     let mapping = standins::complete(opts.mapping, &mut shortlinks).map_err(RunError::Binds)?;
     let mut optional = opts.launcher.optional;
     optional.placement = opts.pin && placement::worthwhile();
+    optional.listing_fd_base = if opts.seccomp { crate::listingfd::base(&mapping) } else { 0 };
     let filter = opts.seccomp.then(|| bpf::build_filter_with(optional));
     let spawned = spawn::spawn(argv, filter.as_deref(), opts.launcher.cwd.as_deref()).map_err(RunError::Spawn)?;
     // After the fork: placement starts a thread.
@@ -135,6 +139,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         launcher: opts.launcher,
         placement,
         any_own_filter: false,
+        listing_base: optional.listing_fd_base,
         root: spawned.pid,
         root_started: false,
         outcome: None,
@@ -233,7 +238,9 @@ impl Engine {
         }
         match event {
             libc::PTRACE_EVENT_SECCOMP => {
-                if self.seccomp && !self.foreign_trace(pid) {
+                if self.tracees.get(&pid).is_some_and(|t| t.injecting) {
+                    self.resume(pid, 0);
+                } else if self.seccomp && !self.foreign_trace(pid) {
                     self.entry_stop(pid);
                 } else {
                     self.no_tracer(pid);
@@ -242,12 +249,16 @@ impl Engine {
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
                 if let Ok(child) = ptrace::event_msg(pid) {
                     let child = child as Pid;
-                    let (parent_place, parent_filter) =
-                        self.tracees.get(&pid).map(|t| (t.place.clone(), t.own_filter)).unwrap_or_default();
+                    let (parent_place, parent_filter, parent_all_getdents) = self
+                        .tracees
+                        .get(&pid)
+                        .map(|t| (t.place.clone(), t.own_filter, t.all_getdents))
+                        .unwrap_or_default();
                     let c = self.tracees.entry(child).or_default();
                     c.linked = true;
                     // Filters are inherited across fork and clone.
                     c.own_filter |= parent_filter;
+                    c.all_getdents |= parent_all_getdents;
                     // kernel/fork.c: a fork or vfork event (exit signal SIGCHLD, or
                     // CLONE_VFORK) is a new process, which leads its own thread group;
                     // knowing it saves reading /proc/CHILD/status.

@@ -137,6 +137,8 @@ impl Engine {
             Class::Exec(a) => self.exec(pid, regs, a),
             Class::Readlink { dirfd, path, buf, size } => self.readlink(pid, regs, dirfd, path, buf, size),
             Class::Getdents(format) => self.getdents_entry(pid, regs, format),
+            Class::FdCopy(how) => self.fd_copy_entry(pid, regs, how),
+            Class::FdFetch => self.fd_fetch_entry(pid),
             Class::Getcwd => {
                 self.set_exit(pid, ExitWork::Getcwd { buf: regs.rdi, size: regs.rsi });
                 Verdict::Pass
@@ -350,6 +352,9 @@ impl Engine {
                 continue;
             }
             let r = self.resolve(pid, regs, a.dirfd, req);
+            if let (Some(flags), false) = (open_flags, matches!(r.outcome, Outcome::Error(_))) {
+                self.watch_open(pid, &r.guest, flags);
+            }
             let outcome = match (r.outcome, redirected.is_some()) {
                 (Outcome::Error(e), _) => Outcome::Error(e),
                 (o, _) if reads && r.guest.starts_with(b"/proc/") => match self.proc_snapshot(pid, &r.guest) {

@@ -49,6 +49,18 @@ impl Engine {
                         self.restore(pid, &regs, &saved, fallback);
                         None
                     }
+                    ExitWork::MoveFd { cloexec } => {
+                        self.move_fd_exit(pid, &regs, cloexec);
+                        None
+                    }
+                    ExitWork::CopyRaised { saved } => {
+                        self.copy_raised_exit(pid, &regs, *saved);
+                        None
+                    }
+                    ExitWork::Injected { saved, step } => {
+                        self.injected_exit(pid, &regs, *saved, step);
+                        None
+                    }
                     ExitWork::GetAffinity { tid, buf } => {
                         self.get_affinity_exit(pid, ret, tid, buf);
                         None

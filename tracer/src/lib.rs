@@ -12,6 +12,7 @@ mod entry;
 mod exec;
 mod exit;
 mod fscache;
+mod listingfd;
 mod log;
 mod ownfilter;
 mod placement;

@@ -80,6 +80,20 @@ pub fn set_regs(pid: Pid, regs: &Regs) -> Result<(), i32> {
     check(unsafe { libc::ptrace(libc::PTRACE_SETREGS, pid, 0, regs as *const Regs) }).map(drop)
 }
 
+/// PTRACE_GETSIGMASK (Linux 3.11): the tracee's blocked signals.
+pub fn get_sigmask(pid: Pid) -> Result<u64, i32> {
+    let mut mask: u64 = 0;
+    // SAFETY: the kernel writes a sigset_t of `addr` (8) bytes to `mask`.
+    check(unsafe { libc::ptrace(0x420a, pid, 8usize, &mut mask as *mut u64) })?;
+    Ok(mask)
+}
+
+/// PTRACE_SETSIGMASK (Linux 3.11): blocks exactly these signals in the tracee.
+pub fn set_sigmask(pid: Pid, mask: u64) -> Result<(), i32> {
+    // SAFETY: the kernel reads a sigset_t of `addr` (8) bytes from `mask`.
+    check(unsafe { libc::ptrace(0x420b, pid, 8usize, &mask as *const u64) }).map(drop)
+}
+
 /// PTRACE_PEEKDATA: one word of tracee memory (the fallback when process_vm_readv is
 /// unavailable, e.g. blocked by a container's seccomp policy).
 pub fn peek(pid: Pid, addr: u64) -> Result<u64, i32> {

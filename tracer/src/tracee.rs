@@ -42,6 +42,12 @@ pub enum ExitWork {
     SetAffinity { tid: Pid, was_near: bool },
     /// An injected lseek: restore these registers (see `dirents`).
     Restore { regs: Box<Regs>, fallback: (Pid, i32, u64) },
+    /// An open of a listed directory: move a low descriptor up (see `listingfd`).
+    MoveFd { cloexec: bool },
+    /// A descriptor copy whose minimum ptnix raised; `saved` is the call as it was.
+    CopyRaised { saved: Box<Regs> },
+    /// A syscall ptnix injected (see `listingfd`).
+    Injected { saved: Box<Regs>, step: crate::listingfd::Step },
 }
 
 /// Paths ptnix wrote below the stack for the syscall in progress. If a signal handler
@@ -86,6 +92,13 @@ pub struct Tracee {
     /// It (or its thread group, or an ancestor) installed a seccomp filter of its own
     /// (see `ownfilter`).
     pub own_filter: bool,
+    /// Its process has ptnix's second filter, which stops every getdents (or ptnix
+    /// could not give it one and will not try again); see `listingfd`.
+    pub all_getdents: bool,
+    /// It runs a seccomp(2) that ptnix injected: that syscall's stop is ptnix's own.
+    pub injecting: bool,
+    /// Its signal mask while ptnix runs syscalls of its own in it (all blocked).
+    pub held_sigmask: Option<u64>,
     /// Its parent is known: the fork event that created it was processed (or it is
     /// the command itself). A child's first stops can come before that event.
     pub linked: bool,
