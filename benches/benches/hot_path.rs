@@ -5,7 +5,8 @@
 //! in the repository) and flags regressions; `benches/run --save` writes them there.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use ptnix_syscalls::bpf::{build_filter, evaluate, SeccompData, AUDIT_ARCH_X86_64};
+use ptnix_syscalls::bpf::{build_filter, build_filter_with, evaluate, SeccompData, AUDIT_ARCH_X86_64};
+use ptnix_syscalls::table::Optional;
 use ptnix_syscalls::dirent::{patch_names, record, Format, Synthetic};
 use ptnix_syscalls::elf::{interpreter_in, synthetic_elf};
 use ptnix_syscalls::exec::{plan, ExecRequest};
@@ -106,6 +107,13 @@ fn filter(c: &mut Criterion) {
     for (name, nr) in [("read_untraced", 0u32), ("openat_traced", 257), ("getdents64_traced", 217)] {
         let data = SeccompData { nr, arch: AUDIT_ARCH_X86_64, ip: 0, args: [0; 6] };
         g.bench_function(name, |b| b.iter(|| evaluate(&prog, black_box(&data))));
+    }
+    // With a listing base (the tracer's default): getdents of an ordinary directory
+    // and an fcntl that copies nothing are decided in BPF.
+    let based = build_filter_with(Optional { listing_fd_base: 512, ..Optional::default() });
+    for (name, nr, args) in [("getdents64_low_fd_untraced", 217u32, [3u64, 0, 0, 0, 0, 0]), ("fcntl_getfl_untraced", 72, [600, 3, 0, 0, 0, 0])] {
+        let data = SeccompData { nr, arch: AUDIT_ARCH_X86_64, ip: 0, args };
+        g.bench_function(name, |b| b.iter(|| evaluate(&based, black_box(&data))));
     }
     g.finish();
 }

@@ -15,6 +15,9 @@
 //!   directory is the one that was canonical when it was remembered: the same inode
 //!   and change time (a chmod, a new directory in its place, changes either), checked
 //!   with one lstat per object per stop. Store symlinks are not remembered at all.
+//!   (Not an fstat of a descriptor held on the directory, which costs a third: Nix's
+//!   garbage collector counts every store path a process holds open, ptnix's own
+//!   descriptors included, as in use, and would refuse to delete it.)
 //! - *Sealed host directories*: a directory that is root's and not writable by group
 //!   or others, below directories that are all the same (`/usr/lib`, `/etc`), when
 //!   ptnix does not run as root. Only root can change what is in them. Directories
