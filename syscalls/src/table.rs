@@ -72,7 +72,8 @@ pub enum Class {
     Clone3,
     /// Refused with this errno by the filter itself, without a stop. These would let a
     /// tracee change what `/` means (chroot, mount, namespaces), after which ptnix's
-    /// view of paths would be wrong. Unprivileged users get EPERM natively anyway.
+    /// view of paths would be wrong (unprivileged users get EPERM natively anyway), or
+    /// reach paths without a syscall (io_uring).
     Deny(i32),
     /// Allowed unless `(args[arg] & mask) != 0`, then refused with EPERM (clone and
     /// unshare with namespace flags). Checked in BPF.
@@ -293,6 +294,10 @@ syscalls! {
     fspick = 433 => Deny(libc::EPERM);
     mount_setattr = 442 => Deny(libc::EPERM);
     setns = 308 => Deny(libc::EPERM);
+    // An io_uring's operations (IORING_OP_OPENAT, STATX, RENAMEAT, ...) take paths
+    // that never pass through seccomp or ptrace: no ring, as on a kernel built
+    // without io_uring (programs fall back to plain syscalls).
+    io_uring_setup = 425 => Deny(libc::ENOSYS);
     unshare = 272 => DenyIfFlag { arg: 0, mask: UNSHARE_NS_FLAGS };
     clone = 56 => DenyIfFlag { arg: 0, mask: CLONE_NS_FLAGS };
     clone3 = 435 => Clone3;
@@ -381,6 +386,7 @@ mod tests {
         assert_eq!(Sys::symlinkat.nr() as i64, libc::SYS_symlinkat);
         assert_eq!(Sys::setns.nr() as i64, libc::SYS_setns);
         assert_eq!(Sys::dup3.nr() as i64, libc::SYS_dup3);
+        assert_eq!(Sys::io_uring_setup.nr() as i64, libc::SYS_io_uring_setup);
         assert_eq!(Sys::pidfd_getfd.nr() as i64, libc::SYS_pidfd_getfd);
         assert_eq!(F_DUPFD_CLOEXEC as i32, libc::F_DUPFD_CLOEXEC);
     }

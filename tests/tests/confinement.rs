@@ -1,7 +1,8 @@
 //! What ptnix refuses, so that "/" keeps meaning what it translates against: user
 //! namespaces (unshare and clone, clone3), mount, chroot, setns all fail with EPERM;
 //! 32-bit (int 0x80) and x32 syscalls, which it does not translate, are refused
-//! rather than reaching the host's /nix untranslated.
+//! rather than reaching the host's /nix untranslated, and so is io_uring, whose
+//! operations take paths without a syscall.
 
 use ptnix_tests::*;
 use std::path::Path;
@@ -12,7 +13,7 @@ both_modes! {
         let fx = Fixture::new(m);
         fx.run(&[c_prog("ns")]).expect_stdout(
             "unshare_user EPERM\nunshare_user_mnt EPERM\nunshare_mnt EPERM\nclone_user EPERM\n\
-             clone3_user EPERM\nchroot EPERM\nmount EPERM\nsetns EPERM\n",
+             clone3_user EPERM\nchroot EPERM\nmount EPERM\nsetns EPERM\nio_uring_setup ENOSYS\n",
         );
     }
 
