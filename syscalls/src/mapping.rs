@@ -103,6 +103,12 @@ impl Mapping {
         self.mount_points.iter().any(|m| m.parent == dir)
     }
 
+    /// Whether `name` is the last component of a directory whose listing shows a mount
+    /// point (so that an open of `name` relative to some directory may be one).
+    pub fn may_name_listed_dir(&self, name: &[u8]) -> bool {
+        self.mount_points.iter().any(|m| m.parent.rsplit(|&c| c == b'/').next() == Some(name))
+    }
+
     /// The usual ptnix table: `store_root/nix` shown at `/nix`.
     pub fn for_store(store_root: &[u8]) -> Result<Mapping, BadBind> {
         let mut host = canonical(store_root, "store")?;
@@ -247,6 +253,10 @@ mod tests {
         let m = Mapping::new([(&b"/h"[..], &b"/a/b"[..])]).unwrap();
         assert_eq!(m.mount_points()[0].parent, b"/a");
         assert_eq!(m.mount_points()[0].name, b"b");
+        assert!(m.lists_mount_points(b"/a") && !m.lists_mount_points(b"/"));
+        // An open of `a` relative to some directory may be of /a; `nix`'s parent is /.
+        assert!(m.may_name_listed_dir(b"a"));
+        assert!(!m.may_name_listed_dir(b"b") && !store().may_name_listed_dir(b"nix"));
     }
 
     #[test]

@@ -287,6 +287,30 @@ subprocess.run([os.environ["T"] + "/bin/bash", "-c", "exec /proc/$PPID/exe -c \"
         assert!(lines.contains(&st.tool("python3").as_str()), "\n{out}");
         assert!(s.ends_with(&format!("\n-c\n{code}\na b\n\n")), "\n{out}");
     }
+
+    /// The same when the files are opened by name relative to a descriptor of
+    /// `/proc/self` (ptnix's shortcut for lone names must not skip them), and `maps`
+    /// names the store by its guest path.
+    fn proc_files_opened_by_name_from_a_dirfd(m: Mode) {
+        let (fx, st) = setup!(m);
+        let code = r#"import os, sys
+d = os.open('/proc/self', os.O_RDONLY)
+def read(name):
+    f = os.open(name, os.O_RDONLY, dir_fd=d)
+    out = b''
+    while True:
+        b = os.read(f, 65536)
+        if not b:
+            return out
+        out += b
+print(read('cmdline').split(b'\0')[0].decode())
+maps = read('maps')
+print(int(b'/nix/store/' in maps), int(sys.argv[1].encode() in maps))
+"#;
+        let host_store = fx.host("/nix/store");
+        let out = fx.run(&[st.tool("python3").as_str(), "-c", code, host_store.to_str().unwrap()]).ok();
+        assert_eq!(out.stdout(), format!("{}\n1 0\n", st.tool("python3")), "\n{out}");
+    }
 }
 
 both_modes! {

@@ -3,6 +3,7 @@
 use crate::engine::Engine;
 use crate::hostfs::{self, TraceeFs};
 use crate::mem;
+use crate::procfiles::SNAPSHOT_FILES;
 use crate::ptrace::{self, Pid, Regs};
 use crate::regs::{arg, set_arg, skip, CS_32BIT};
 use crate::tracee::{ExitWork, Scratch};
@@ -346,9 +347,11 @@ impl Engine {
             let opens = open_flags.is_some();
             // Only opens for reading get a /proc snapshot.
             let reads = open_flags.is_some_and(|f| f & O_ACCMODE == 0);
-            // Opens look at the whole guest path (for /proc snapshots); the rest may
-            // skip it when a lone name cannot change anything.
-            if !opens && self.lone_name_unchanged(pid, regs, a.dirfd, req) {
+            // Opens look at the whole guest path where it may matter: a /proc file that
+            // gets a snapshot, a directory whose listing changes. Otherwise a lone name
+            // that cannot change anything needs no lookup.
+            let plain_open = !SNAPSHOT_FILES.contains(&&path[..]) && !self.mapping.may_name_listed_dir(&path);
+            if (!opens || plain_open) && self.lone_name_unchanged(pid, regs, a.dirfd, req) {
                 continue;
             }
             let r = self.resolve(pid, regs, a.dirfd, req);

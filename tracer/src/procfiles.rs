@@ -22,6 +22,9 @@ use crate::ptrace::Pid;
 use ptnix_syscalls::procfs;
 use std::os::unix::ffi::OsStrExt;
 
+/// The `/proc/PID/` files an open for reading gets a snapshot of.
+pub(crate) const SNAPSHOT_FILES: [&[u8]; 6] = [b"maps", b"smaps", b"cmdline", b"comm", b"stat", b"status"];
+
 impl Engine {
     /// Rewrites each line's path (from its first `/` on) to the guest path.
     fn guest_maps(&self, text: &[u8]) -> Vec<u8> {
@@ -49,7 +52,7 @@ impl Engine {
     /// host paths beats a failed open.
     pub(crate) fn proc_snapshot(&mut self, pid: Pid, guest: &[u8]) -> Option<Vec<u8>> {
         let f = procfs::parse(guest)?;
-        if !matches!(f.file, b"maps" | b"smaps" | b"cmdline" | b"comm" | b"stat" | b"status") {
+        if !SNAPSHOT_FILES.contains(&f.file) {
             return None;
         }
         let tgid = self.tgid(pid);
