@@ -20,8 +20,6 @@ use ptnix_syscalls::dirent::{self, Format, Synthetic, SYNTHETIC_POS};
 use ptnix_syscalls::path;
 use std::ffi::CString;
 
-const SYSCALL_INSN: [u8; 2] = [0x0f, 0x05];
-
 fn stat(p: &[u8]) -> Option<libc::stat> {
     let c = CString::new(p).ok()?;
     // SAFETY: `st` is plain old data; `c` is a valid C string.
@@ -139,9 +137,8 @@ impl Engine {
             // There is a record to return and nowhere to put it: the kernel says EFAULT.
             return Some(-i64::from(libc::EFAULT));
         }
-        let mut insn = [0u8; 2];
         let tgid = self.tgid(pid);
-        if mem::read(pid, regs.rip.wrapping_sub(2), &mut insn).is_err() || insn != SYSCALL_INSN {
+        if !crate::listingfd::after_syscall_insn(pid, regs.rip) {
             self.delivered.insert((tgid, fd), pos);
             return Some(records.len() as i64);
         }

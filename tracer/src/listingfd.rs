@@ -33,7 +33,15 @@ use ptnix_syscalls::bpf;
 use ptnix_syscalls::mapping::Mapping;
 use ptnix_syscalls::table::{FdCopy, F_DUPFD, F_DUPFD_CLOEXEC};
 
+/// x86_64 `syscall`: at a syscall stop it lies just before the instruction pointer.
 const SYSCALL_INSN: [u8; 2] = [0x0f, 0x05];
+
+/// Whether the tracee entered the kernel through a `syscall` instruction ending at
+/// `rip`, so that moving rip back 2 bytes makes it run a syscall again.
+pub(crate) fn after_syscall_insn(pid: Pid, rip: u64) -> bool {
+    let mut insn = [0u8; 2];
+    mem::read(pid, rip.wrapping_sub(2), &mut insn).is_ok() && insn == SYSCALL_INSN
+}
 const SECCOMP_SET_MODE_FILTER: u64 = 1;
 const SECCOMP_FILTER_FLAG_TSYNC: u64 = 1;
 
@@ -171,7 +179,7 @@ impl Engine {
     pub(crate) fn copy_raised_exit(&mut self, pid: Pid, regs: &Regs, saved: Regs) {
         let ret = regs.rax as i64;
         if ret == -i64::from(libc::EINVAL) || ret == -i64::from(libc::EMFILE) {
-            self.inject_filter(pid, regs, saved, Finish::Rerun);
+            self.inject_filter(pid, regs, saved, Finish::Rerun, false);
         }
     }
 
@@ -185,18 +193,10 @@ impl Engine {
             Step::Copied { old } if ret >= 0 => {
                 self.inject(pid, regs, libc::SYS_close, &[old as u64], saved, Step::Closed { new: ret as i32 });
             }
-            Step::Copied { old } => self.inject_filter(pid, regs, saved, Finish::Return(i64::from(old))),
+            Step::Copied { old } => self.inject_filter(pid, regs, saved, Finish::Return(i64::from(old)), false),
             Step::Closed { new } => self.finish(pid, saved, Finish::Return(i64::from(new))),
             Step::Filtered { then, prctl: false } if ret == -i64::from(libc::ENOSYS) => {
-                let mut r = *regs;
-                r.rip -= 2;
-                if self.getdents_filter_at(pid, &mut r, true).is_err() {
-                    return self.finish(pid, saved, then);
-                }
-                if let Some(t) = self.tracees.get_mut(&pid) {
-                    t.injecting = true;
-                }
-                self.run_injected(pid, r, saved, Step::Filtered { then, prctl: true });
+                self.inject_filter(pid, regs, saved, then, true);
             }
             Step::Filtered { then, .. } => {
                 // Marked even when it failed (TSYNC refused by a thread with a filter
@@ -226,8 +226,7 @@ impl Engine {
     /// instruction pointer goes back onto its `syscall` instruction); `saved` and
     /// `step` say how to go on when it returns.
     fn inject(&mut self, pid: Pid, regs: &Regs, nr: i64, args: &[u64], saved: Regs, step: Step) {
-        let mut insn = [0u8; 2];
-        if mem::read(pid, regs.rip.wrapping_sub(2), &mut insn).is_err() || insn != SYSCALL_INSN {
+        if !after_syscall_insn(pid, regs.rip) {
             return self.finish(pid, saved, Finish::Return(saved.rax as i64));
         }
         let mut r = *regs;
@@ -240,22 +239,22 @@ impl Engine {
         self.run_injected(pid, r, saved, step);
     }
 
-    /// Injects seccomp(SET_MODE_FILTER, TSYNC, getdents filter) at a syscall exit.
-    fn inject_filter(&mut self, pid: Pid, regs: &Regs, saved: Regs, then: Finish) {
-        let mut insn = [0u8; 2];
-        if mem::read(pid, regs.rip.wrapping_sub(2), &mut insn).is_err() || insn != SYSCALL_INSN {
+    /// Injects seccomp(SET_MODE_FILTER, TSYNC, getdents filter), or with `prctl`
+    /// prctl(PR_SET_SECCOMP, ...), at a syscall exit.
+    fn inject_filter(&mut self, pid: Pid, regs: &Regs, saved: Regs, then: Finish, prctl: bool) {
+        if !after_syscall_insn(pid, regs.rip) {
             return self.finish(pid, saved, then);
         }
         let mut r = *regs;
         r.rip -= 2;
-        if self.getdents_filter_at(pid, &mut r, false).is_err() {
+        if self.getdents_filter_at(pid, &mut r, prctl).is_err() {
             return self.finish(pid, saved, then);
         }
-        // seccomp is in ptnix's filter: its stop is passed through (see `stopped`).
+        // Both are in ptnix's filter: their stop is passed through (see `stopped`).
         if let Some(t) = self.tracees.get_mut(&pid) {
             t.injecting = true;
         }
-        self.run_injected(pid, r, saved, Step::Filtered { then, prctl: false });
+        self.run_injected(pid, r, saved, Step::Filtered { then, prctl });
     }
 
     fn run_injected(&mut self, pid: Pid, r: Regs, saved: Regs, step: Step) {
