@@ -342,7 +342,7 @@ impl Sys {
 /// i386 (int 0x80) syscalls that take or return a path, from arch/x86/entry/syscalls/
 /// syscall_32.tbl. ptnix does not translate the 32-bit ABI: these are refused with
 /// ENOSYS so that a 32-bit path never reaches the kernel untranslated. `socketcall`
-/// (102) multiplexes bind/connect, so it is refused too.
+/// (102) multiplexes bind/connect, so it is refused too, and so is io_uring.
 pub const I386_REFUSED: &[u32] = &[
     5, 8, 9, 10, 11, 12, 14, 15, 16, 18, 21, 22, 30, 33, 38, 39, 40, 51, 52, 61, 83, 84, 85,
     86, 87, 92, 99, 102, 106, 107, 115, 120, 131, 182, 183, 193, 195, 196, 198, 212, 217, 226,
@@ -350,6 +350,8 @@ pub const I386_REFUSED: &[u32] = &[
     303, 304, 305, 306, 307, 310, 320, 339, 341, 346, 353, 358, 361, 362, 364, 367, 368, 369,
     370, 371, 383, 412, 428, 429, 430, 431, 432, 433, 435, 437, 439, 442, 452, 463, 464, 465,
     466, 467, 468, 469,
+    // io_uring_setup, io_uring_enter, io_uring_register: see the x86_64 entry.
+    425, 426, 427,
 ];
 
 /// x32 syscalls carry this bit in their number; ptnix refuses them all with ENOSYS.

@@ -1,8 +1,8 @@
 /* 32-bit (int 0x80) and x32 syscalls from a 64-bit process: ptnix does not translate
  * them, so it must refuse them rather than let an untranslated path reach the host.
  * Usage: abi32 PATH  (PATH should exist on the host but not in the guest)
- * Prints "i386_open <result>" and "x32_openat <result>": a negative errno, or
- * "FD" if the open succeeded (a bypass). */
+ * Prints "i386_open <result>", "i386_io_uring_setup <result>" and "x32_openat
+ * <result>": an errno name, or "FD" if the call succeeded (a bypass). */
 #include "common.h"
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -21,6 +21,15 @@ int main(int argc, char **argv) {
     __asm__ volatile("int $0x80" : "=a"(r) : "a"(5L), "b"(low), "c"((long)(O_RDONLY | O_DIRECTORY)), "d"(0L) : "memory");
     if (r >= 0) printf("i386_open FD\n");
     else printf("i386_open %s\n", errname((int)-r));
+    fflush(stdout);
+
+    /* i386 io_uring_setup = 425: a ring's operations would take paths unseen. */
+    static char params[120];
+    char *lowp = low + 2048;
+    memcpy(lowp, params, sizeof params);
+    __asm__ volatile("int $0x80" : "=a"(r) : "a"(425L), "b"(8L), "c"(lowp) : "memory");
+    if (r >= 0) printf("i386_io_uring_setup FD\n");
+    else printf("i386_io_uring_setup %s\n", errname((int)-r));
     fflush(stdout);
 
     /* x32: the x86_64 number with bit 30 set. */

@@ -12,8 +12,13 @@
  * a child that opened DIR), file (opens DIR, then a file, and prints both numbers:
  * other directories and files keep the lowest free number), storm N [US] (opens and
  * lists DIR N times under a SIGALRM every US (50) microseconds whose handler makes
- * syscalls of its own,
- * path syscalls included; prints the last listing and "signals K").
+ * syscalls of its own, path syscalls included; prints the last listing and "signals
+ * K"), mask (open, list, then "sigblk HEX" from /proc/self/status), tightstack (open
+ * DIR, lower RLIMIT_NOFILE to 64, then dup it with the stack pointer 64 bytes above
+ * an unmapped page; prints "dup ok"), ownthread N (another thread installs an
+ * allow-all seccomp filter of its own first; then open, dup2 to N, list N), trapper
+ * (a filter of its own traps fcntl(F_DUPFD*) with SIGSYS, whose handler counts; then
+ * open, dup, list the copy, print "traps K").
  *
  * Prints "fd N" (the descriptor listed), then one name per line (getdents64), then
  * "end". Exit status 100 when a call fails.
@@ -23,6 +28,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -30,7 +40,35 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static volatile long alarms;
+static volatile long alarms, traps;
+
+static void on_sys(int sig) {
+    (void)sig;
+    traps++;
+}
+
+/* A filter of the caller's own: fcntl(F_DUPFD/F_DUPFD_CLOEXEC) gets `action`, the
+ * rest is allowed. */
+static void own_filter(unsigned action) {
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_fcntl, 0, 4),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_DUPFD, 1, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_DUPFD_CLOEXEC, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, action),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+        DIE("own filter");
+}
+
+static void *installer(void *arg) {
+    (void)arg;
+    own_filter(SECCOMP_RET_ALLOW);
+    return NULL;
+}
 
 static void on_alarm(int sig) {
     (void)sig;
@@ -191,6 +229,52 @@ int main(int argc, char **argv) {
         struct itimerval off = {{0, 0}, {0, 0}};
         setitimer(ITIMER_REAL, &off, NULL);
         printf("signals %ld\n", alarms);
+    } else if (!strcmp(route, "mask")) {
+        list(open_dir(dir));
+        FILE *f = fopen("/proc/self/status", "r");
+        char line[256];
+        while (f && fgets(line, sizeof line, f))
+            if (!strncmp(line, "SigBlk:", 7))
+                printf("sigblk %s", line + 7 + strspn(line + 7, "\t "));
+    } else if (!strcmp(route, "tightstack")) {
+        int fd = open_dir(dir);
+        struct rlimit rl = {64, 64};
+        if (setrlimit(RLIMIT_NOFILE, &rl))
+            DIE("setrlimit");
+        char *area = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (area == MAP_FAILED || mprotect(area, 4096, PROT_NONE))
+            DIE("mmap");
+        char *sp = area + 4096 + 64;
+        long r;
+        __asm__ volatile("mov %%rsp, %%r12\n\tmov %2, %%rsp\n\tsyscall\n\tmov %%r12, %%rsp"
+                         : "=a"(r)
+                         : "a"((long)SYS_dup), "r"(sp), "D"((long)fd)
+                         : "rcx", "r11", "r12", "memory");
+        if (r < 0) {
+            errno = (int)-r;
+            DIE("dup");
+        }
+        printf("dup ok\n");
+    } else if (!strcmp(route, "ownthread")) {
+        pthread_t t;
+        pthread_create(&t, NULL, installer, NULL);
+        pthread_join(t, NULL);
+        int fd = open_dir(dir);
+        if (dup2(fd, n) != n)
+            DIE("dup2");
+        list(n);
+    } else if (!strcmp(route, "trapper")) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_sys;
+        sigaction(SIGSYS, &sa, NULL);
+        own_filter(SECCOMP_RET_TRAP);
+        int fd = open_dir(dir);
+        int c = dup(fd);
+        if (c < 0)
+            DIE("dup");
+        list(c);
+        printf("traps %ld\n", traps);
     } else if (!strcmp(route, "file")) {
         int d = open_dir(dir);
         int f = open("/proc/self/status", O_RDONLY);

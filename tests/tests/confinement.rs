@@ -30,7 +30,7 @@ both_modes! {
                 for l in out.stdout().lines() {
                     assert!(!l.ends_with(" FD"), "a 32-bit-ABI syscall bypassed ptnix: {l}\n{out}");
                 }
-                assert_eq!(out.stdout().lines().count(), 2, "\n{out}");
+                assert_eq!(out.stdout().lines().count(), 3, "\n{out}");
             }
             // Killing the process is also a refusal (128+SIGSYS, 128+SIGKILL, ...).
             Some(c) if c > 128 => {}

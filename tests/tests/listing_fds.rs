@@ -122,6 +122,23 @@ both_modes! {
         assert!(fd_of(&out) < 16, "\n{out}");
         s.check(&s.listfd("thread", "8"));
         s.check(&s.listfd("pidfd", ""));
+        // A thread with a seccomp filter of its own: the process gets ptnix's getdents
+        // filter before it, so every route still lists the mount points.
+        s.check(&s.listfd("ownthread", "5"));
+    }
+
+    /// Where ptnix cannot run a syscall of its own in the tracee, it gives up on the
+    /// descriptor's listing rather than loop: a dup with RLIMIT_NOFILE below the base
+    /// (no high number) and the stack pointer right above an unmapped page (no room
+    /// for the filter) returns as natively. A tracee whose own filter traps
+    /// fcntl(F_DUPFD) with SIGSYS never sees its handler run for ptnix's syscalls.
+    fn no_room_to_inject(m: Mode) {
+        require!(Cc);
+        let s = Setup::new(m);
+        assert!(s.listfd("tightstack", "").stdout().ends_with("dup ok\n"));
+        let out = s.listfd("trapper", "");
+        s.check(&out);
+        assert!(out.stdout().ends_with("traps 0\n"), "\n{out}");
     }
 
     /// A storm of signals whose handler makes syscalls (path syscalls too) while `/`
@@ -150,6 +167,21 @@ both_modes! {
             assert_eq!(out.stdout(), "dir 3 file 4\n", "{dir}\n{out}");
         }
     }
+}
+
+/// A host that refuses ptnix its seccomp filter (here a policy that fails seccomp(2)
+/// and prctl(2) with EPERM): in the pure-ptrace mode that follows, descriptors keep
+/// their numbers, nothing is injected, and the listing is right.
+#[test]
+fn refused_filter_moves_nothing() {
+    require!(Cc);
+    let s = Setup::new(Mode::Seccomp);
+    let mut argv: Vec<OsString> = vec![c_prog("deny").into(), "317,157".into(), env::env().ptnix.clone().into()];
+    argv.extend(s.args(&[], &[s.listfd.as_os_str(), OsStr::new("mask"), OsStr::new("/")]));
+    let out = s.fx.plain(&argv).run().ok();
+    s.check(&out);
+    assert_eq!(fd_of(&out), 3, "\n{out}");
+    assert!(out.stdout().ends_with("sigblk 0000000000000000\n"), "\n{out}");
 }
 
 /// A tree walk reads its directories without a getdents stop (seccomp mode; the

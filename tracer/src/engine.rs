@@ -139,7 +139,8 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         launcher: opts.launcher,
         placement,
         any_own_filter: false,
-        listing_base: optional.listing_fd_base,
+        // The filter may have been refused (pure-ptrace mode): then every getdents stops.
+        listing_base: if spawned.seccomp { optional.listing_fd_base } else { 0 },
         root: spawned.pid,
         root_started: false,
         outcome: None,
@@ -256,7 +257,8 @@ impl Engine {
                         .unwrap_or_default();
                     let c = self.tracees.entry(child).or_default();
                     c.linked = true;
-                    // Filters are inherited across fork and clone.
+                    // Filters are inherited across fork and clone (ptnix's getdents
+                    // filter too; see `listingfd` for the one race this leaves).
                     c.own_filter |= parent_filter;
                     c.all_getdents |= parent_all_getdents;
                     // kernel/fork.c: a fork or vfork event (exit signal SIGCHLD, or
@@ -349,6 +351,11 @@ impl Engine {
         t.exit = None;
         t.skip_entry_stop = false;
         t.execfn_watch = None;
+        t.injecting = false;
+        // The signal mask survives execve: never leave ptnix's in place.
+        if let Some(m) = t.held_sigmask.take() {
+            let _ = ptrace::set_sigmask(pid, m);
+        }
         // Pure-ptrace mode: the execve exit stop is still to come.
         t.in_syscall = true;
         t.started = true;

@@ -37,6 +37,11 @@ pub(crate) const RED_ZONE: u64 = 128;
 
 impl Engine {
     pub(crate) fn entry_stop(&mut self, pid: Pid) {
+        // A syscall ptnix made the tracee run (see `listingfd`, `dirents`) is ptnix's
+        // own: its exit stop carries the work.
+        if self.tracees.get(&pid).is_some_and(|t| matches!(t.exit, Some(ExitWork::Injected { .. } | ExitWork::Restore { .. }))) {
+            return self.resume(pid, 0);
+        }
         self.cache.next_stop();
         if self.tracees.get(&pid).is_some_and(|t| t.execfn_watch.is_some()) {
             self.settle_execfn(pid);
@@ -177,6 +182,10 @@ impl Engine {
             Class::Affinity { set } => self.affinity_entry(pid, regs, set),
             Class::OwnFilter { arg0 } => {
                 if arg0.map_or(true, |v| regs.rdi as u32 == v) {
+                    // ptnix's getdents filter goes in first (see `listingfd`).
+                    if let Some(v) = self.filter_before_own(pid, regs, arg0.is_some()) {
+                        return v;
+                    }
                     self.mark_own_filter(pid);
                 }
                 Verdict::Pass

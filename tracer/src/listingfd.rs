@@ -19,6 +19,13 @@
 //!   "filters are inherited across fork and preserved across execve").
 //! - descriptors ptnix inherits itself: if one is a listed directory below the base,
 //!   there is no base and every getdents stops.
+//! - a tracee that installs a seccomp filter of its own (Nix's builders do) gets the
+//!   getdents filter first, and from then on nothing is injected into it: its own
+//!   filter could refuse or trap (SIGSYS) a syscall ptnix injects.
+//!
+//! One race is left: a thread that forks while another thread of its process gets the
+//! getdents filter (TSYNC) may leave a child that ptnix believes filtered and the
+//! kernel does not; that child's listings of `/` then lack the mount points.
 //!
 //! What is not seen: a descriptor received over a unix socket (SCM_RIGHTS; recvmsg is
 //! not stopped) lists without the mount points if it lands below the base.
@@ -104,15 +111,17 @@ impl Engine {
             .is_ok_and(|host| host.first() == Some(&b'/') && self.mapping.lists_mount_points(&self.mapping.to_guest(&host)))
     }
 
-    fn all_getdents(&self, pid: Pid) -> bool {
-        self.tracees.get(&pid).is_some_and(|t| t.all_getdents)
+    /// Nothing to move for `pid`: every getdents of its stops anyway, or it has a
+    /// filter of its own (which could refuse or trap an injected syscall).
+    fn moves_nothing(&self, pid: Pid) -> bool {
+        self.tracees.get(&pid).map_or(true, |t| t.all_getdents || t.own_filter)
     }
 
     /// An open of guest directory `guest` (open flags `flags`) is about to run: if
     /// its listing changes, its descriptor is moved at the exit.
     pub(crate) fn watch_open(&mut self, pid: Pid, guest: &[u8], flags: u64) {
         let has_exit = self.tracees.get(&pid).map_or(true, |t| t.exit.is_some());
-        if self.listing_base == 0 || has_exit || flags & libc::O_PATH as u64 != 0 || self.all_getdents(pid) {
+        if self.listing_base == 0 || has_exit || flags & libc::O_PATH as u64 != 0 || self.moves_nothing(pid) {
             return;
         }
         if self.mapping.lists_mount_points(guest) {
@@ -122,7 +131,7 @@ impl Engine {
 
     /// pidfd_getfd: its descriptor (always close-on-exec) is checked at the exit.
     pub(crate) fn fd_fetch_entry(&mut self, pid: Pid) -> Verdict {
-        if self.listing_base != 0 && !self.all_getdents(pid) {
+        if self.listing_base != 0 && !self.moves_nothing(pid) {
             self.set_exit(pid, ExitWork::MoveFd { cloexec: true });
         }
         Verdict::Pass
@@ -143,7 +152,8 @@ impl Engine {
     /// number below it (the filter stops no others).
     pub(crate) fn fd_copy_entry(&mut self, pid: Pid, regs: &mut Regs, how: FdCopy) -> Verdict {
         let old = regs.rdi as i32;
-        if self.listing_base == 0 || self.all_getdents(pid) || !self.listed(pid, old) {
+        let settled = self.tracees.get(&pid).map_or(true, |t| t.all_getdents || t.filter_failed || t.own_filter);
+        if self.listing_base == 0 || settled || !self.listed(pid, old) {
             return Verdict::Pass;
         }
         let saved = *regs;
@@ -165,12 +175,35 @@ impl Engine {
                         self.set_exit(pid, ExitWork::Injected { saved: Box::new(saved), step });
                         Verdict::Changed
                     }
-                    Err(_) => Verdict::Pass,
+                    Err(_) => {
+                        self.filter_failed(pid, "no room below the stack");
+                        Verdict::Pass
+                    }
                 };
             }
         }
         self.set_exit(pid, ExitWork::CopyRaised { saved: Box::new(saved) });
         Verdict::Changed
+    }
+
+    /// The tracee is about to install a seccomp filter of its own (seccomp(2) with
+    /// SECCOMP_SET_MODE_FILTER, or prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER) when
+    /// `prctl`): it gets the getdents filter before, and that call runs after it.
+    pub(crate) fn filter_before_own(&mut self, pid: Pid, regs: &mut Regs, prctl: bool) -> Option<Verdict> {
+        let installs = if prctl { regs.rsi == libc::SECCOMP_MODE_FILTER as u64 } else { regs.rdi == SECCOMP_SET_MODE_FILTER };
+        let settled = self.tracees.get(&pid).map_or(true, |t| t.all_getdents || t.filter_failed);
+        if self.listing_base == 0 || settled || !installs {
+            return None;
+        }
+        let saved = *regs;
+        if self.getdents_filter_at(pid, regs, false).is_err() {
+            self.filter_failed(pid, "no room below the stack");
+            return None;
+        }
+        self.hold_signals(pid);
+        let step = Step::Filtered { then: Finish::Rerun, prctl: false };
+        self.set_exit(pid, ExitWork::Injected { saved: Box::new(saved), step });
+        Some(Verdict::Changed)
     }
 
     /// A copy whose minimum ptnix raised to the base returned: if the base is beyond
@@ -179,6 +212,8 @@ impl Engine {
     pub(crate) fn copy_raised_exit(&mut self, pid: Pid, regs: &Regs, saved: Regs) {
         let ret = regs.rax as i64;
         if ret == -i64::from(libc::EINVAL) || ret == -i64::from(libc::EMFILE) {
+            // (The rerun is not raised again: the process has the filter now, or
+            // ptnix has given up on it.)
             self.inject_filter(pid, regs, saved, Finish::Rerun, false);
         }
     }
@@ -198,27 +233,44 @@ impl Engine {
             Step::Filtered { then, prctl: false } if ret == -i64::from(libc::ENOSYS) => {
                 self.inject_filter(pid, regs, saved, then, true);
             }
-            Step::Filtered { then, .. } => {
-                // Marked even when it failed (TSYNC refused by a thread with a filter
-                // of its own): ptnix does not try again, or a rerun would loop.
-                self.mark_all_getdents(pid);
-                if ret != 0 {
-                    if let Some(log) = self.log.as_mut() {
-                        log.line(pid, format_args!("getdents filter refused ({ret}): listings of fds below {} may lack mount points", self.listing_base));
-                    }
+            Step::Filtered { then, prctl } => {
+                if ret == 0 {
+                    self.mark_all_getdents(pid, !prctl);
+                } else {
+                    // TSYNC refused (another thread has a filter of its own), or no
+                    // seccomp at all. Descriptors are still moved on open.
+                    self.filter_failed(pid, "refused by the kernel");
                 }
                 self.finish(pid, saved, then);
             }
         }
     }
 
-    /// Every thread of `pid`'s process now has the getdents filter (TSYNC).
-    fn mark_all_getdents(&mut self, pid: Pid) {
-        let tgid = self.tgid(pid);
-        for (&tid, t) in self.tracees.iter_mut() {
-            if tid == pid || t.tgid == Some(tgid) {
+    /// `pid` now has the getdents filter, and with `tsync` every thread of its
+    /// process (prctl(PR_SET_SECCOMP) filters the calling thread only).
+    fn mark_all_getdents(&mut self, pid: Pid, tsync: bool) {
+        let mut threads = vec![pid];
+        if tsync {
+            let tgid = self.tgid(pid);
+            let tids: Vec<Pid> = self.tracees.keys().copied().collect();
+            threads.extend(tids.into_iter().filter(|&t| self.tgid(t) == tgid));
+        }
+        for tid in threads {
+            if let Some(t) = self.tracees.get_mut(&tid) {
                 t.all_getdents = true;
             }
+        }
+    }
+
+    /// ptnix gives up on a getdents filter for `pid` (and says so with -v): a copy of
+    /// a listed directory's descriptor it then makes below the base lists without the
+    /// mount points.
+    fn filter_failed(&mut self, pid: Pid, why: &str) {
+        if let Some(t) = self.tracees.get_mut(&pid) {
+            t.filter_failed = true;
+        }
+        if let Some(log) = self.log.as_mut() {
+            log.line(pid, format_args!("getdents filter not installed ({why}): a listed directory copied below descriptor {} lists without mount points", self.listing_base));
         }
     }
 
@@ -242,12 +294,13 @@ impl Engine {
     /// Injects seccomp(SET_MODE_FILTER, TSYNC, getdents filter), or with `prctl`
     /// prctl(PR_SET_SECCOMP, ...), at a syscall exit.
     fn inject_filter(&mut self, pid: Pid, regs: &Regs, saved: Regs, then: Finish, prctl: bool) {
-        if !after_syscall_insn(pid, regs.rip) {
+        if self.tracees.get(&pid).map_or(true, |t| t.filter_failed) {
             return self.finish(pid, saved, then);
         }
         let mut r = *regs;
         r.rip -= 2;
-        if self.getdents_filter_at(pid, &mut r, prctl).is_err() {
+        if !after_syscall_insn(pid, regs.rip) || self.getdents_filter_at(pid, &mut r, prctl).is_err() {
+            self.filter_failed(pid, "cannot run a syscall in it");
             return self.finish(pid, saved, then);
         }
         // Both are in ptnix's filter: their stop is passed through (see `stopped`).
@@ -269,10 +322,13 @@ impl Engine {
         }
     }
 
-    /// Blocks every signal in the tracee until its own syscall is back (see
+    /// Blocks the tracee's signals until its own syscall is back (see
     /// [`Engine::release_signals`]): a handler run between two injected syscalls would
     /// make its own syscalls in their place. Pending signals wait; SIGKILL and SIGSTOP
-    /// cannot be blocked, and need not be: neither runs tracee code.
+    /// cannot be blocked, and need not be: neither runs tracee code. (A SIGSYS forced by
+    /// a filter of the tracee's own that traps an injected syscall would kill it while
+    /// blocked, kernel/signal.c force_sig_info_to_task; ptnix injects nothing into a
+    /// tracee with a filter of its own, but dirents' lseek.)
     pub(crate) fn hold_signals(&mut self, pid: Pid) {
         let Some(t) = self.tracees.get_mut(&pid) else { return };
         if t.held_sigmask.is_none() {

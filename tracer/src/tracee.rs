@@ -92,9 +92,10 @@ pub struct Tracee {
     /// It (or its thread group, or an ancestor) installed a seccomp filter of its own
     /// (see `ownfilter`).
     pub own_filter: bool,
-    /// Its process has ptnix's second filter, which stops every getdents (or ptnix
-    /// could not give it one and will not try again); see `listingfd`.
+    /// It has ptnix's second filter, which stops every getdents (see `listingfd`).
     pub all_getdents: bool,
+    /// ptnix could not give it that filter, and does not try again.
+    pub filter_failed: bool,
     /// It runs a seccomp(2) that ptnix injected: that syscall's stop is ptnix's own.
     pub injecting: bool,
     /// Its signal mask while ptnix runs syscalls of its own in it (all blocked).
