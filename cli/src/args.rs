@@ -75,6 +75,15 @@ pub fn command() -> Command {
                                next to it, which makes each stop several times cheaper."),
                 )
                 .arg(
+                    Arg::new("no-notif")
+                        .long("no-notif")
+                        .action(ArgAction::SetTrue)
+                        .help("Stop the tracee for the stat family too (also: PTNIX_NO_NOTIF=1). By \
+                               default, on Linux 5.6 and later, ptnix answers stat, lstat, \
+                               newfstatat and statx through seccomp user notifications, which \
+                               cost about half a ptrace stop."),
+                )
+                .arg(
                     Arg::new("verbose")
                         .short('v')
                         .long("verbose")

@@ -34,6 +34,9 @@ pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 pub const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
 pub const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
 pub const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
+/// seccomp(2): "SECCOMP_RET_USER_NOTIF (since Linux 5.0)": the supervisor holding the
+/// filter's listener descriptor answers the syscall.
+pub const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
 /// The 16-bit SECCOMP_RET_DATA of ptnix's own RET_TRACE ("PT"): the tracer reads it
 /// (PTRACE_GETEVENTMSG) to tell its stops from those a tracee's own filter asks for.
 pub const PTNIX_TRACE_DATA: u32 = 0x5054;
@@ -64,6 +67,8 @@ const fn errno(e: i32) -> u32 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Action {
     Trace,
+    /// Ask the user-notification supervisor.
+    Notify,
     /// Trace only when the 64-bit argument is not zero (a NULL out-pointer means
     /// there is nothing to rewrite).
     TraceIfArg(u8),
@@ -118,6 +123,7 @@ impl Action {
     fn emit(self, out: &mut Vec<Insn>) {
         match self {
             Action::Trace => out.push(ret(TRACE)),
+            Action::Notify => out.push(ret(SECCOMP_RET_USER_NOTIF)),
             Action::TraceIfArg(arg) => {
                 out.push(stmt(BPF_LD_W_ABS, off_arg_lo(arg)));
                 out.push(jump(BPF_JEQ_K, 0, 0, 2));
@@ -183,6 +189,7 @@ fn x86_64_entries(opt: Optional) -> Vec<(u32, Action)> {
                 }
                 Class::SockaddrOut { addr, .. } => Action::TraceIfArg(addr),
                 Class::OwnFilter { arg0: Some(v) } => Action::TraceIfArgIs(0, v),
+                _ if opt.user_notif && s.notified() => Action::Notify,
                 Class::Getdents(_) | Class::FdCopy(_) if opt.listing_fd_base != 0 => {
                     let base = opt.listing_fd_base;
                     Action::TraceIfAll(match s.class() {
@@ -388,6 +395,19 @@ mod tests {
         // Without a base every getdents stops and copies do not.
         assert_eq!(decide(Sys::getdents64.nr(), AUDIT_ARCH_X86_64, [3, 0, 0, 0, 0, 0]), TRACE);
         assert_eq!(decide(Sys::dup2.nr(), AUDIT_ARCH_X86_64, [600, 3, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
+    }
+
+    #[test]
+    fn the_stat_family_goes_to_the_supervisor() {
+        let f = build_filter_with(Optional { user_notif: true, ..Optional::default() });
+        for &s in Sys::ALL {
+            let got = evaluate(&f, &SeccompData { nr: s.nr(), arch: AUDIT_ARCH_X86_64, ip: 0, args: [0; 6] });
+            if s.notified() {
+                assert_eq!(got, SECCOMP_RET_USER_NOTIF, "{}", s.name());
+            } else {
+                assert_eq!(got, decide(s.nr(), AUDIT_ARCH_X86_64, [0; 6]), "{}", s.name());
+            }
+        }
     }
 
     #[test]

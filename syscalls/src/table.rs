@@ -121,6 +121,9 @@ pub struct Optional {
     /// above this number, so the filter stops getdents only there (0: every getdents
     /// stops). See the tracer's `listingfd`.
     pub listing_fd_base: u32,
+    /// The stat family goes to ptnix's seccomp user-notification supervisor instead
+    /// of stopping the tracee (see [`Sys::notified`] and the tracer's `notif`).
+    pub user_notif: bool,
 }
 
 const fn p(dirfd: Option<u8>, path: u8, follow: Follow, names_entry: bool) -> PathArg {
@@ -318,6 +321,28 @@ syscalls! {
 }
 
 impl Sys {
+    /// The syscalls a seccomp user-notification supervisor answers when there is one:
+    /// queries whose only effect is what they write into the caller's buffer (a
+    /// `struct stat`/`statx`, an xattr's value, a list of names) or their return
+    /// value, so that ptnix can run them itself on the translated path (or let the
+    /// kernel run them when nothing needs translating).
+    pub const fn notified(self) -> bool {
+        matches!(
+            self,
+            Sys::stat
+                | Sys::lstat
+                | Sys::newfstatat
+                | Sys::statx
+                | Sys::access
+                | Sys::faccessat
+                | Sys::faccessat2
+                | Sys::getxattr
+                | Sys::lgetxattr
+                | Sys::listxattr
+                | Sys::llistxattr
+        )
+    }
+
     /// True when the filter must stop the tracee for this syscall (the rest are
     /// decided inside BPF).
     pub const fn traced(self) -> bool {

@@ -12,7 +12,11 @@
  *   hostile selftrace      ptrace from a tracee: PTRACE_TRACEME in a child, and
  *                          PTRACE_SEIZE of a child
  *   hostile threads N FILE N threads each stat FILE, then all wait at one barrier
- *                          until every one has */
+ *                          until every one has
+ *   hostile eintr N FILE   N rounds of stat, access and getxattr of FILE under a
+ *                          SIGALRM every 100 us whose handler is installed without
+ *                          SA_RESTART: none of them may fail (natively their lookups
+ *                          are not interrupted). Prints "eintr alarms>0 FAILS" */
 #include "common.h"
 #include <dirent.h>
 #include <fcntl.h>
@@ -23,6 +27,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -195,7 +200,37 @@ static int selftrace(void) {
     return 0;
 }
 
+static volatile long alarms_seen;
+
+static void on_alarm(int sig) {
+    (void)sig;
+    alarms_seen++;
+}
+
+static int eintr(int n, const char *file) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm; /* no SA_RESTART */
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 100}, {0, 100}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    int fails = 0;
+    char v[64];
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        if (stat(file, &st) != 0) fails++, fprintf(stderr, "stat: %s\n", errname(errno));
+        if (access(file, R_OK) != 0) fails++, fprintf(stderr, "access: %s\n", errname(errno));
+        if (syscall(SYS_getxattr, file, "user.none", v, sizeof v) >= 0 || errno == EINTR)
+            fails++, fprintf(stderr, "getxattr: %s\n", errname(errno));
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    printf("eintr alarms>0 %d fails %d\n", alarms_seen > 0, fails);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 4 && !strcmp(argv[1], "eintr")) return eintr(atoi(argv[2]), argv[3]);
     if (argc >= 3 && !strcmp(argv[1], "badptr")) return badptr(argv[2]);
     if (argc >= 4 && !strcmp(argv[1], "flip")) return flip(argv[2], atoi(argv[3]));
     if (argc >= 5 && !strcmp(argv[1], "bomb")) return bomb(atof(argv[2]), atoi(argv[3]), argv[4]);

@@ -89,6 +89,7 @@ impl Fixture {
         let inv = self.ptnix(&args);
         match self.mode {
             Mode::Ptrace => inv.env("PROOT_NO_SECCOMP", "1"),
+            Mode::SeccompStops => inv.env_remove("PROOT_NO_SECCOMP").env("PTNIX_NO_NOTIF", "1"),
             Mode::Seccomp => inv.env_remove("PROOT_NO_SECCOMP"),
         }
     }

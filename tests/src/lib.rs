@@ -34,11 +34,15 @@ pub use prereq::{prerequisites, Need};
 pub use run::{os, Invocation, Output, Running};
 
 /// How ptnix intercepts syscalls: with a seccomp filter that stops only the syscalls
-/// that carry paths, or with plain ptrace stops at every syscall (`--no-seccomp`).
-/// Both must behave identically, so every test runs in both.
+/// that carry paths and sends the stat family to its notification supervisor (the
+/// default), with that filter but a ptrace stop for the stat family too
+/// (`--no-notif`: kernels before 5.6, ptnix as root), or with plain ptrace stops at
+/// every syscall (`--no-seccomp`). All must behave identically, so every test runs in
+/// each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Seccomp,
+    SeccompStops,
     Ptrace,
 }
 
@@ -47,8 +51,14 @@ impl Mode {
     pub fn flags(self) -> &'static [&'static str] {
         match self {
             Mode::Seccomp => &[],
+            Mode::SeccompStops => &["--no-notif"],
             Mode::Ptrace => &["--no-seccomp"],
         }
+    }
+
+    /// The seccomp filter is in place (the first two modes).
+    pub fn seccomp(self) -> bool {
+        self != Mode::Ptrace
     }
 }
 
@@ -60,8 +70,8 @@ impl Mode {
 /// }
 /// ```
 ///
-/// becomes `mod creates_files { #[test] fn seccomp() ; #[test] fn ptrace() }`, so a
-/// failure names the mode (`creates_files::ptrace`).
+/// becomes `mod creates_files { #[test] fn seccomp() ; #[test] fn seccomp_stops() ;
+/// #[test] fn ptrace() }`, so a failure names the mode (`creates_files::ptrace`).
 #[macro_export]
 macro_rules! both_modes {
     ($($(#[$attr:meta])* fn $name:ident($m:ident : Mode) $body:block)*) => {
@@ -76,6 +86,11 @@ macro_rules! both_modes {
                 #[test]
                 fn seccomp() {
                     body($crate::Mode::Seccomp)
+                }
+
+                #[test]
+                fn seccomp_stops() {
+                    body($crate::Mode::SeccompStops)
                 }
 
                 #[test]

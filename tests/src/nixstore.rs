@@ -278,14 +278,15 @@ pub fn prerequisites() -> bool {
 }
 
 type Slot = Mutex<Option<Result<&'static Store, String>>>;
-static STORES: [Slot; 2] = [Mutex::new(None), Mutex::new(None)];
+static STORES: [Slot; 3] = [Mutex::new(None), Mutex::new(None), Mutex::new(None)];
 
 /// The shared store of mode `m`, built on first use. A failed build fails every test
 /// that needs it, with the build's error, without building again.
 pub fn store(m: Mode) -> &'static Store {
     let slot = &STORES[match m {
         Mode::Seccomp => 0,
-        Mode::Ptrace => 1,
+        Mode::SeccompStops => 1,
+        Mode::Ptrace => 2,
     }];
     let mut g = slot.lock().unwrap_or_else(|p| p.into_inner());
     if g.is_none() {

@@ -149,7 +149,7 @@ both_modes! {
         let s = Setup::new(m);
         // In the pure-ptrace mode every syscall of the handler stops: a slower storm,
         // or the handler would take all the time.
-        let us = if m == Mode::Seccomp { "50" } else { "1000" };
+        let us = if m.seccomp() { "50" } else { "1000" };
         let out = s.listfd_with("storm", &["300", us]);
         s.check(&out);
         let st = out.stdout();

@@ -117,7 +117,7 @@ impl Engine {
     /// At the exec stop of an exec whose filename ptnix rewrote.
     pub(crate) fn fix_auxv(&mut self, pid: Pid) {
         let execfn = self.tracees.get_mut(&pid).and_then(|t| t.pending_execfn.take());
-        let run = self.exe_of.get(&pid).cloned();
+        let run = self.exes().get(&pid).cloned();
         if execfn.is_none() && run.is_none() {
             return;
         }

@@ -22,6 +22,9 @@ pub struct Options {
     pub seccomp: bool,
     /// Keep tracees that stop often on the tracer's CPU (see `placement`).
     pub pin: bool,
+    /// Answer the stat family by seccomp user notification where the kernel allows
+    /// (see `notif`).
+    pub notif: bool,
     /// Print `--stats` at exit.
     pub stats: bool,
     /// `-v` level (0: quiet) and where the log goes (None: stderr).
@@ -82,7 +85,8 @@ pub struct Engine {
     pub(crate) cache: FsCache,
     /// Thread group -> guest path of the program, for processes whose loader ptnix
     /// started explicitly: `/proc/PID/exe` names the loader, the guest sees this.
-    pub(crate) exe_of: HashMap<Pid, LoaderRun>,
+    /// Shared with the notification supervisor (see `notif`).
+    pub(crate) exe_of: crate::notif::ExeMap,
     /// Host socket path -> the name the tracee bound it with. getsockname and
     /// getpeername return the name as bound, not the resolved host path.
     pub(crate) bound_names: HashMap<Vec<u8>, Vec<u8>>,
@@ -98,6 +102,8 @@ pub struct Engine {
     /// Descriptors of listed directories are kept at or above this (0: none; see
     /// `listingfd`).
     pub(crate) listing_base: u32,
+    /// The stat family goes to the notification supervisor (see `notif`).
+    pub(crate) notifying: bool,
     root: Pid,
     /// The command has exec'ed (until then the root process is ptnix's own child).
     root_started: bool,
@@ -113,11 +119,36 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     optional.placement = opts.pin && placement::worthwhile();
     optional.listing_fd_base = if opts.seccomp { crate::listingfd::base(&mapping) } else { 0 };
     let filter = opts.seccomp.then(|| bpf::build_filter_with(optional));
-    let spawned = spawn::spawn(argv, filter.as_deref(), opts.launcher.cwd.as_deref()).map_err(RunError::Spawn)?;
-    // After the fork: placement starts a thread.
+    let notifying = (opts.seccomp && opts.notif && crate::notif::usable())
+        .then(|| bpf::build_filter_with(Optional { user_notif: true, ..optional }));
+    let filters = filter.as_deref().map(|plain| spawn::Filters { plain, notify: notifying.as_deref() });
+    let cwd = opts.launcher.cwd.as_deref();
+    let spawned = match spawn::spawn(argv, filters, cwd) {
+        Err(spawn::SpawnError::NoListener) => spawn::spawn(argv, filters.map(|f| spawn::Filters { notify: None, ..f }), cwd),
+        r => r,
+    }
+    .map_err(RunError::Spawn)?;
+    // After the fork: placement starts a thread, and the supervisor runs on the CPU
+    // it gives ptnix.
     let placement = if optional.placement { Placement::start() } else { None };
-    signals::forward_to(spawned.pid);
     let store_dir = mapping.to_host(b"/nix/store");
+    let exe_of = crate::notif::ExeMap::default();
+    let notif_stats = spawned.listener.map(|listener| {
+        let log = (opts.verbose > 0).then(|| {
+            let out: Box<dyn std::io::Write + Send> = match opts.log_file.as_ref().and_then(|f| f.try_clone().ok()) {
+                Some(f) => Box::new(std::io::LineWriter::new(f)),
+                None => Box::new(std::io::stderr()),
+            };
+            Logger::new(opts.verbose, out)
+        });
+        let sup = crate::notif::Supervisor::new(listener, mapping.clone(), exe_of.clone(), &store_dir, opts.stats, log);
+        let stats = sup.stats.clone();
+        // Without the supervisor the tracee's first stat would wait for ever: that
+        // is not started (a thread that cannot be made is an out-of-memory host).
+        std::thread::Builder::new().name("ptnix-notif".into()).spawn(move || sup.run()).expect("starting the notification supervisor");
+        stats
+    });
+    signals::forward_to(spawned.pid);
     let mut e = Engine {
         mapping,
         seccomp: spawned.seccomp,
@@ -125,12 +156,12 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         tracees: HashMap::new(),
         shortlinks,
         cache: FsCache::new(&store_dir),
-        exe_of: HashMap::new(),
+        exe_of,
         bound_names: HashMap::new(),
         delivered: HashMap::new(),
         stats: Stats::new(opts.stats),
         log: (opts.verbose > 0).then(|| {
-            let out: Box<dyn std::io::Write> = match opts.log_file {
+            let out: Box<dyn std::io::Write + Send> = match opts.log_file {
                 Some(f) => Box::new(std::io::LineWriter::new(f)),
                 None => Box::new(std::io::stderr()),
             };
@@ -141,6 +172,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         any_own_filter: false,
         // The filter may have been refused (pure-ptrace mode): then every getdents stops.
         listing_base: if spawned.seccomp { optional.listing_fd_base } else { 0 },
+        notifying: notif_stats.is_some(),
         root: spawned.pid,
         root_started: false,
         outcome: None,
@@ -149,6 +181,10 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     let r = e.event_loop();
     e.shortlinks.cleanup();
     if e.stats.enabled {
+        if let Some(s) = &notif_stats {
+            let s = s.lock().unwrap_or_else(|p| p.into_inner());
+            e.stats.merge(&s);
+        }
         e.stats.moves = e.placement.as_ref().map(|p| p.moves);
         eprint!("{}", e.stats.report());
     }
@@ -176,13 +212,18 @@ impl Engine {
         Ok(self.outcome.unwrap_or(Outcome::Signaled(libc::SIGKILL)))
     }
 
+    /// The programs ptnix started through their loader, by thread group.
+    pub(crate) fn exes(&self) -> std::sync::MutexGuard<'_, HashMap<Pid, LoaderRun>> {
+        self.exe_of.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn gone(&mut self, pid: Pid, how: Outcome) {
         if let Some(t) = self.tracees.remove(&pid) {
             if let Some(pl) = self.placement.as_mut() {
                 pl.gone(pid, &t.place);
             }
             if t.tgid == Some(pid) || t.tgid.is_none() {
-                self.exe_of.remove(&pid);
+                self.exes().remove(&pid);
                 if !self.delivered.is_empty() {
                     self.delivered.retain(|&(tgid, _), _| tgid != pid);
                 }
@@ -276,8 +317,9 @@ impl Engine {
                     let exec_seen = self.tracees.get(&child).is_some_and(|t| t.exec_seen);
                     if event != libc::PTRACE_EVENT_CLONE && !exec_seen {
                         let tgid = self.tgid(pid);
-                        if let Some(exe) = self.exe_of.get(&tgid).cloned() {
-                            self.exe_of.entry(child).or_insert(exe);
+                        let mut exes = self.exes();
+                        if let Some(exe) = exes.get(&tgid).cloned() {
+                            exes.entry(child).or_insert(exe);
                         }
                     }
                 }
@@ -300,7 +342,12 @@ impl Engine {
                 // Our own spawn handshake (or an attach stop): swallow it.
                 self.resume(pid, 0);
             }
-            0 => self.resume(pid, sig),
+            0 => {
+                if self.notifying {
+                    self.keep_notified_call(pid);
+                }
+                self.resume(pid, sig)
+            }
             _ => self.resume(pid, 0),
         }
     }
@@ -338,8 +385,8 @@ impl Engine {
         }
         let t = self.tracees.entry(pid).or_default();
         match t.pending_exe.take() {
-            Some(exe) => self.exe_of.insert(pid, exe),
-            None => self.exe_of.remove(&pid),
+            Some(exe) => self.exes().insert(pid, exe),
+            None => self.exes().remove(&pid),
         };
         if pid == self.root {
             self.root_started = true;

@@ -181,9 +181,10 @@ impl Engine {
             self.process_pending(owner);
         }
         let real = hostfs::readlink(format!("/proc/{owner}/exe").as_bytes()).ok()?;
-        let run = match self.exe_of.get(&owner) {
-            Some(r) => r.clone(),
-            None => self.exe_of.get(&parent_of(owner)?)?.clone(),
+        let known = self.exes().get(&owner).cloned();
+        let run = match known {
+            Some(r) => r,
+            None => self.exes().get(&parent_of(owner)?)?.clone(),
         };
         (run.loader == real).then_some((run, real))
     }

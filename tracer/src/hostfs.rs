@@ -81,6 +81,19 @@ pub fn lstat(p: &[u8]) -> Result<libc::stat, Errno> {
     Ok(st)
 }
 
+/// An O_PATH descriptor of directory `p` (relative to `dirfd`), symlinks followed as
+/// the kernel follows them in a path's directories.
+pub fn open_dir_at(dirfd: i32, p: &[u8]) -> Result<std::os::fd::OwnedFd, Errno> {
+    use std::os::fd::FromRawFd;
+    let c = cstring(p.to_vec())?;
+    // SAFETY: openat of a valid C string; the descriptor is owned from here on.
+    let fd = unsafe { libc::openat(dirfd, c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(last_errno());
+    }
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
 fn lstat_kind(local: &[u8]) -> Result<Kind, Errno> {
     let magic = is_proc_pid_path(local);
     let st = lstat(local)?;

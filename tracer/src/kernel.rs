@@ -18,6 +18,11 @@ fn parse_release(r: &[u8]) -> (u32, u32) {
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
+/// Whether the running kernel is at least `major.minor`.
+pub fn at_least(major: u32, minor: u32) -> bool {
+    version() >= (major, minor)
+}
+
 /// Before Linux 4.8 the PTRACE_EVENT_SECCOMP stop came *before* the syscall-entry
 /// stop, so a tracer that resumes a seccomp stop with PTRACE_SYSCALL sees an entry stop
 /// and only then the exit stop. Since 4.8 (commit 93e35efb8de4, "x86/ptrace: run seccomp

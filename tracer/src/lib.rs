@@ -14,6 +14,7 @@ mod exit;
 mod fscache;
 mod listingfd;
 mod log;
+mod notif;
 mod ownfilter;
 mod placement;
 mod procfiles;

@@ -6,12 +6,12 @@
 use std::io::Write;
 
 pub struct Logger {
-    out: Box<dyn Write>,
+    out: Box<dyn Write + Send>,
     pub level: u8,
 }
 
 impl Logger {
-    pub fn new(level: u8, out: Box<dyn Write>) -> Logger {
+    pub fn new(level: u8, out: Box<dyn Write + Send>) -> Logger {
         Logger { out, level }
     }
 

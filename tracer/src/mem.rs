@@ -40,6 +40,15 @@ fn vm_write(pid: Pid, addr: u64, buf: &[u8]) -> Result<usize, i32> {
     }
 }
 
+/// process_vm_writev alone, without the fallback (for a tracee that is not in a
+/// ptrace stop, which POKEDATA cannot reach).
+pub fn write_direct(pid: Pid, addr: u64, buf: &[u8]) -> Result<(), i32> {
+    match vm_write(pid, addr, buf)? {
+        n if n == buf.len() => Ok(()),
+        _ => Err(libc::EFAULT),
+    }
+}
+
 /// process_vm_readv alone, without the fallback: says whether it works here.
 pub fn read_direct(pid: Pid, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
     match vm_read(pid, addr, buf)? {

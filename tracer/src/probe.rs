@@ -49,9 +49,11 @@ pub fn probe() -> Probe {
     let userns = userns_works();
     let filter = bpf::build_filter();
     let argv = [CString::new("/bin/true").unwrap()];
-    let (ptrace_r, seccomp, vm_read) = match spawn::spawn(&argv, Some(&filter), None) {
+    let filters = spawn::Filters { plain: &filter, notify: None };
+    let (ptrace_r, seccomp, vm_read) = match spawn::spawn(&argv, Some(filters), None) {
         Err(spawn::SpawnError::Ptrace(e)) => (Err(e), false, Err(e)),
         Err(spawn::SpawnError::Os(_, e)) => (Err(e), false, Err(e)),
+        Err(spawn::SpawnError::NoListener) => (Err(libc::ENOSYS), false, Err(libc::ENOSYS)),
         Ok(s) => {
             // The child stops itself with SIGSTOP before its exec: read its stack there.
             let mut vm = Err(libc::ESRCH);

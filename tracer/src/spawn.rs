@@ -5,6 +5,12 @@
 //! unprivileged caller), tells the parent whether that worked, stops itself with
 //! SIGSTOP so the parent can choose how to resume it, and execs the command. That
 //! execve is already traced, so even the command's own path is translated.
+//!
+//! A filter with user notifications is installed with SECCOMP_FILTER_FLAG_NEW_LISTENER,
+//! which gives the child the listener descriptor (close-on-exec); the parent takes a
+//! copy with pidfd_getfd(2) while the child is stopped. Where either fails (before
+//! Linux 5.6), the child has installed the plain filter instead, or is killed and
+//! started again without one that notifies.
 
 use crate::ptrace::{self, last_errno, Pid};
 use ptnix_syscalls::bpf::Insn;
@@ -15,6 +21,16 @@ pub struct Spawned {
     pub pid: Pid,
     /// The seccomp filter is in place (else: pure-ptrace mode).
     pub seccomp: bool,
+    /// The user-notification listener, if the filter that notifies is in place.
+    pub listener: Option<std::os::fd::OwnedFd>,
+}
+
+/// The filter to install: `notify`, which sends the stat family to a supervisor, if
+/// the kernel takes it, else `plain`.
+#[derive(Clone, Copy)]
+pub struct Filters<'a> {
+    pub plain: &'a [Insn],
+    pub notify: Option<&'a [Insn]>,
 }
 
 #[derive(Debug)]
@@ -23,6 +39,9 @@ pub enum SpawnError {
     Os(&'static str, i32),
     /// PTRACE_SEIZE was refused: yama ptrace_scope, an outer tracer, a container policy.
     Ptrace(i32),
+    /// The child installed the filter that notifies, but its listener could not be
+    /// taken: start again without it.
+    NoListener,
 }
 
 impl std::fmt::Display for SpawnError {
@@ -35,6 +54,7 @@ impl std::fmt::Display for SpawnError {
                  whether ptnix itself runs under a debugger, and the container's seccomp policy",
                 std::io::Error::from_raw_os_error(*e)
             ),
+            SpawnError::NoListener => write!(f, "the seccomp listener could not be taken"),
         }
     }
 }
@@ -58,8 +78,12 @@ fn child_message(parts: &[&[u8]]) {
     unsafe { libc::write(2, v.as_ptr().cast(), v.len()) };
 }
 
+fn sock_filters(insns: &[Insn]) -> Vec<libc::sock_filter> {
+    insns.iter().map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect()
+}
+
 /// The child side: never returns.
-fn child(argv: &[CString], filter: Option<&[Insn]>, cwd: Option<&CString>, sync_r: i32, report_w: i32) -> ! {
+fn child(argv: &[CString], filter: Option<Filters<'_>>, cwd: Option<&CString>, sync_r: i32, report_w: i32) -> ! {
     // SAFETY: only async-signal-safe calls and the pre-built argv are used below; the
     // parent is single-threaded, so no lock can be held across the fork.
     unsafe {
@@ -71,20 +95,29 @@ fn child(argv: &[CString], filter: Option<&[Insn]>, cwd: Option<&CString>, sync_
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
 
-        let mut status = b'P';
-        if let Some(insns) = filter {
-            let mut prog: Vec<libc::sock_filter> = insns
-                .iter()
-                .map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k })
-                .collect();
-            let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_mut_ptr() };
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
-                && libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog as *const _) == 0
-            {
-                status = b'S';
+        // 'P': pure ptrace; 'S': the plain filter; 'N' and the listener's number: the
+        // filter that notifies.
+        let mut report = [b'P', 0, 0, 0, 0];
+        if let Some(f) = filter {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 {
+                if let Some(n) = f.notify {
+                    let mut prog = sock_filters(n);
+                    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_mut_ptr() };
+                    // seccomp(2): SECCOMP_SET_MODE_FILTER = 1, SECCOMP_FILTER_FLAG_NEW_LISTENER = 8.
+                    let l = libc::syscall(libc::SYS_seccomp, 1, 8, &fprog as *const libc::sock_fprog);
+                    if l >= 0 {
+                        report[0] = b'N';
+                        report[1..].copy_from_slice(&(l as i32).to_ne_bytes());
+                    }
+                }
+                let mut prog = sock_filters(f.plain);
+                let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_mut_ptr() };
+                if report[0] == b'P' && libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog as *const _) == 0 {
+                    report[0] = b'S';
+                }
             }
         }
-        libc::write(report_w, (&status as *const u8).cast(), 1);
+        libc::write(report_w, report.as_ptr().cast(), report.len());
         libc::close(report_w);
         libc::raise(libc::SIGSTOP);
         if let Some(d) = cwd {
@@ -113,7 +146,7 @@ fn child(argv: &[CString], filter: Option<&[Insn]>, cwd: Option<&CString>, sync_
 }
 
 /// Forks and seizes `argv`; the child is left stopped by SIGSTOP (not yet reaped).
-pub fn spawn(argv: &[CString], filter: Option<&[Insn]>, cwd: Option<&[u8]>) -> Result<Spawned, SpawnError> {
+pub fn spawn(argv: &[CString], filter: Option<Filters<'_>>, cwd: Option<&[u8]>) -> Result<Spawned, SpawnError> {
     let cwd = cwd.map(|d| CString::new(d).map_err(|_| SpawnError::Os("chdir", libc::EINVAL))).transpose()?;
     let (sync_r, sync_w) = pipe()?;
     let (report_r, report_w) = pipe()?;
@@ -139,13 +172,43 @@ pub fn spawn(argv: &[CString], filter: Option<&[Insn]>, cwd: Option<&[u8]>) -> R
         }
         return Err(SpawnError::Ptrace(e));
     }
-    let mut status = 0u8;
-    // SAFETY: one-byte reads and writes on our pipes.
+    let mut report = [0u8; 5];
+    // SAFETY: reads and writes on our pipes; the child writes its report at once.
     unsafe {
         libc::write(sync_w, (&1u8 as *const u8).cast(), 1);
         libc::close(sync_w);
-        while libc::read(report_r, (&mut status as *mut u8).cast(), 1) < 0 && last_errno() == libc::EINTR {}
+        while libc::read(report_r, report.as_mut_ptr().cast(), report.len()) < 0 && last_errno() == libc::EINTR {}
         libc::close(report_r);
     }
-    Ok(Spawned { pid, seccomp: status == b'S' })
+    let listener = match report[0] {
+        b'N' => match take_fd(pid, i32::from_ne_bytes(report[1..].try_into().unwrap())) {
+            Some(fd) => Some(fd),
+            None => {
+                // SAFETY: killing and reaping our own child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL);
+                }
+                return Err(SpawnError::NoListener);
+            }
+        },
+        _ => None,
+    };
+    Ok(Spawned { pid, seccomp: matches!(report[0], b'S' | b'N'), listener })
+}
+
+/// A copy of descriptor `fd` of process `pid` (pidfd_open(2) and pidfd_getfd(2),
+/// Linux 5.6).
+fn take_fd(pid: Pid, fd: i32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain syscalls; the descriptors returned are owned here.
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0);
+        if pidfd < 0 {
+            return None;
+        }
+        let got = libc::syscall(libc::SYS_pidfd_getfd, pidfd as i32, fd, 0);
+        libc::close(pidfd as i32);
+        (got >= 0).then(|| std::os::fd::OwnedFd::from_raw_fd(got as i32))
+    }
 }

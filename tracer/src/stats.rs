@@ -10,6 +10,8 @@ pub struct Stats {
     started: Option<Instant>,
     /// Stops at syscall entry (seccomp or PTRACE_SYSCALL), by syscall name.
     pub entry: HashMap<&'static str, u64>,
+    /// Calls answered by the user-notification supervisor instead (see `notif`).
+    pub notified: HashMap<&'static str, u64>,
     /// Entry stops for syscalls ptnix does not handle (pure-ptrace mode sees them all).
     pub entry_other: u64,
     pub exit: u64,
@@ -32,6 +34,8 @@ pub struct Stats {
     /// Directory checks answered from memory (immutable store objects, `fscache`).
     pub cache_hits: u64,
     pub tracer_time: Duration,
+    /// Time the supervisor spent answering notifications.
+    pub notif_time: Duration,
     /// Moves of tracees to the tracer's CPU and back (None: placement is off).
     pub moves: Option<u64>,
 }
@@ -39,6 +43,24 @@ pub struct Stats {
 impl Stats {
     pub fn new(enabled: bool) -> Stats {
         Stats { enabled, started: Some(Instant::now()), ..Stats::default() }
+    }
+
+    /// Adds the counts of the supervisor's `other` (its time is its own thread's, and
+    /// is reported apart).
+    pub fn merge(&mut self, other: &Stats) {
+        for (k, v) in &other.notified {
+            *self.notified.entry(k).or_default() += v;
+        }
+        self.rewritten += other.rewritten;
+        self.lone_names += other.lone_names;
+        self.resolved += other.resolved;
+        self.lstat += other.lstat;
+        self.readlink += other.readlink;
+        self.openat2 += other.openat2;
+        self.plain_hits += other.plain_hits;
+        self.plain_misses += other.plain_misses;
+        self.cache_hits += other.cache_hits;
+        self.notif_time += other.tracer_time;
     }
 
     pub fn report(&self) -> String {
@@ -56,6 +78,13 @@ impl Stats {
         by.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         let list: Vec<String> = by.iter().map(|(n, c)| format!("{n} {c}")).collect();
         let _ = writeln!(s, "  entry stops by syscall: {}", if list.is_empty() { "none".into() } else { list.join(", ") });
+        if !self.notified.is_empty() {
+            let mut by: Vec<(&&str, &u64)> = self.notified.iter().collect();
+            by.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let list: Vec<String> = by.iter().map(|(n, c)| format!("{n} {c}")).collect();
+            let total: u64 = self.notified.values().sum();
+            let _ = writeln!(s, "  user notifications, no stop: {total} ({})", list.join(", "));
+        }
         if self.entry_other > 0 {
             let _ = writeln!(s, "  entry stops of other syscalls (pure-ptrace mode): {}", self.entry_other);
         }
@@ -85,6 +114,9 @@ impl Stats {
             wall.as_secs_f64() * 1e3,
             per_stop
         );
+        if !self.notified.is_empty() {
+            let _ = writeln!(s, "  time in the notification supervisor: {:.1} ms", self.notif_time.as_secs_f64() * 1e3);
+        }
         let _ = match self.moves {
             Some(n) => writeln!(s, "  CPU placement: {n} moves of tracees to the tracer's CPU and back"),
             None => writeln!(s, "  CPU placement: off (--no-pin, or a single CPU)"),

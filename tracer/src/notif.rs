@@ -1,0 +1,386 @@
+//! The stat family through seccomp user notifications instead of ptrace stops.
+//!
+//! seccomp(2): "SECCOMP_RET_USER_NOTIF (since Linux 5.0): Forward the system call to an
+//! attached user-space supervisor process to allow that process to decide what to do
+//! with the system call." A ptrace stop costs the tracer a wait, a register read and
+//! write and a resume, all through the ptrace machinery; a notification is one
+//! blocking ioctl to receive it and one to answer. Measured with `benches/probe/run`
+//! (one statx on one CPU): 9 us when the supervisor lets the kernel run the call, 11
+//! when it runs the call itself, against 25 under ptrace.
+//!
+//! A thread of ptnix (the *supervisor*) holds the filter's listener. For stat, lstat,
+//! newfstatat and statx it reads the path from the tracee and resolves it as the
+//! tracer would (`resolve`, with its own cache). A path that needs nothing is answered
+//! with SECCOMP_USER_NOTIF_FLAG_CONTINUE: the kernel runs the call as the tracee made
+//! it (the same window as a ptrace stop that leaves the path alone: another thread
+//! could change the path meanwhile; ptnix is not a sandbox). A translated path is
+//! looked up by the supervisor itself, and the `struct stat` or `struct statx` it gets
+//! is written into the tracee's buffer: these calls have no other effect, and the
+//! tracee has ptnix's credentials (ptnix does not run as root here, and no_new_privs
+//! keeps setuid programs from changing them), so the answer is the one the kernel
+//! would give the tracee.
+//!
+//! Not kept from the ptrace path: the check, when another process's `/proc/PID/exe`
+//! is looked at during that process's exec, of which exec is in progress (a stat
+//! then may show the loader).
+
+use crate::hostfs::{self, TraceeFs};
+use crate::mem;
+use crate::ptrace::Pid;
+use crate::stats::Stats;
+use crate::tracee::LoaderRun;
+use hashbrown::HashMap;
+use ptnix_syscalls::mapping::Mapping;
+use ptnix_syscalls::path::PATH_MAX;
+use ptnix_syscalls::procfs::{self, Owner};
+use ptnix_syscalls::resolve::{self, Kind, Outcome, Request};
+use ptnix_syscalls::table::{Class, Follow, Sys};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+
+/// Programs ptnix started through their loader, by thread group (shared with the
+/// tracer, which records them at exec).
+pub type ExeMap = Arc<Mutex<HashMap<Pid, LoaderRun>>>;
+
+// linux/seccomp.h. SECCOMP_IOCTL_NOTIF_ID_VALID as first defined (_IOR), which every
+// kernel since 5.0 accepts.
+const NOTIF_RECV: libc::c_ulong = 0xc050_2100;
+const NOTIF_SEND: libc::c_ulong = 0xc018_2101;
+const NOTIF_ID_VALID: libc::c_ulong = 0x8008_2102;
+const FLAG_CONTINUE: u32 = 1;
+
+#[repr(C)]
+#[derive(Default)]
+struct Notif {
+    id: u64,
+    pid: u32,
+    flags: u32,
+    nr: i32,
+    arch: u32,
+    ip: u64,
+    args: [u64; 6],
+}
+
+#[repr(C)]
+struct Resp {
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+}
+
+/// What the supervisor does with one call.
+enum Answer {
+    Continue,
+    /// Return this (a value, or -errno) without running the call in the tracee.
+    Value(i64),
+}
+
+/// What the supervisor needs, all of it its own but the exe records.
+pub struct Supervisor {
+    listener: OwnedFd,
+    mapping: Mapping,
+    exe: ExeMap,
+    cache: crate::fscache::FsCache,
+    pub stats: Arc<Mutex<Stats>>,
+    log: Option<crate::log::Logger>,
+}
+
+/// Whether this host lets ptnix answer the stat family itself: Linux 5.6
+/// (pidfd_getfd, which spawn needs; CONTINUE is 5.5), ptnix not root (its answers are
+/// given with its own credentials), and process_vm_readv/writev allowed (a notified
+/// tracee is not in a ptrace stop, so the word-by-word fallback cannot reach it).
+pub fn usable() -> bool {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 || !crate::kernel::at_least(5, 6) {
+        return false;
+    }
+    let probe = [7u8; 8];
+    let mut back = [0u8; 8];
+    // SAFETY: both ends of the copy are buffers of this process.
+    let pid = unsafe { libc::getpid() };
+    mem::read_direct(pid, probe.as_ptr() as u64, &mut back).is_ok() && back == probe && mem::write_direct(pid, back.as_mut_ptr() as u64, &probe).is_ok()
+}
+
+impl Supervisor {
+    pub fn new(listener: OwnedFd, mapping: Mapping, exe: ExeMap, store_dir: &[u8], stats: bool, log: Option<crate::log::Logger>) -> Supervisor {
+        Supervisor {
+            listener,
+            mapping,
+            exe,
+            cache: crate::fscache::FsCache::new(store_dir),
+            stats: Arc::new(Mutex::new(Stats::new(stats))),
+            log,
+        }
+    }
+
+    /// Answers notifications until ptnix exits (the thread is never joined).
+    pub fn run(mut self) {
+        loop {
+            let mut n = Notif::default();
+            // SAFETY: the kernel writes one struct seccomp_notif into `n`.
+            if unsafe { libc::ioctl(self.listener.as_raw_fd(), NOTIF_RECV, &mut n as *mut Notif) } != 0 {
+                match crate::ptrace::last_errno() {
+                    // Interrupted, or the caller died before it was received.
+                    libc::EINTR | libc::ENOENT => continue,
+                    // Every tracee is gone (the listener hung up): nothing more comes.
+                    _ => return,
+                }
+            }
+            let t0 = std::time::Instant::now();
+            let answer = self.answer(&n);
+            let resp = match answer {
+                Answer::Continue => Resp { id: n.id, val: 0, error: 0, flags: FLAG_CONTINUE },
+                Answer::Value(v) if v < 0 => Resp { id: n.id, val: 0, error: v as i32, flags: 0 },
+                Answer::Value(v) => Resp { id: n.id, val: v, error: 0, flags: 0 },
+            };
+            // SAFETY: the kernel reads one struct seccomp_notif_resp. ENOENT: the
+            // caller was interrupted or died meanwhile, and will not see it.
+            unsafe { libc::ioctl(self.listener.as_raw_fd(), NOTIF_SEND, &resp as *const Resp) };
+            if let Ok(mut s) = self.stats.lock() {
+                s.tracer_time += t0.elapsed();
+            }
+        }
+    }
+
+    /// Whether notification `id` still stands: its caller has not died (and its pid
+    /// been reused) since it was received.
+    fn still_valid(&self, id: u64) -> bool {
+        // SAFETY: the kernel reads one u64.
+        unsafe { libc::ioctl(self.listener.as_raw_fd(), NOTIF_ID_VALID, &id as *const u64) == 0 }
+    }
+
+    fn answer(&mut self, n: &Notif) -> Answer {
+        let tid = n.pid as Pid;
+        let Some(sys) = Sys::from_nr(n.nr as u64).filter(|s| s.notified()) else { return Answer::Continue };
+        let Class::Paths(&[a]) = sys.class() else { return Answer::Continue };
+        if let Ok(mut s) = self.stats.lock() {
+            *s.notified.entry(sys.name()).or_default() += 1;
+        }
+        let ptr = n.args[a.path as usize];
+        // NULL (statx's "NULL means the fd" since 6.11), an unreadable path, "": the
+        // kernel's business, with nothing to translate.
+        let Ok(path) = (if ptr == 0 { Err(libc::EFAULT) } else { mem::read_path(tid, ptr) }) else { return Answer::Continue };
+        if path.is_empty() || !self.still_valid(n.id) {
+            return Answer::Continue;
+        }
+        let follow_last = match a.follow {
+            Follow::Always => true,
+            Follow::Never => false,
+            Follow::UnlessFlag { arg, mask } => n.args[arg as usize] & mask == 0,
+            _ => true,
+        };
+        let dirfd = a.dirfd.map(|i| n.args[i as usize] as i32).unwrap_or(libc::AT_FDCWD);
+        let redirected = if follow_last { self.exe_redirect(tid, &path) } else { None };
+        let req = Request { path: redirected.as_deref().unwrap_or(&path), follow_last, ..Request::default() };
+        if redirected.is_none() && self.lone_name_unchanged(tid, dirfd, req) {
+            return Answer::Continue;
+        }
+        let cwd = if req.path[0] == b'/' {
+            b"/".to_vec()
+        } else {
+            let link = if dirfd == libc::AT_FDCWD { format!("/proc/{tid}/cwd") } else { format!("/proc/{tid}/fd/{dirfd}") };
+            match hostfs::readlink(link.as_bytes()) {
+                Ok(h) if h.first() == Some(&b'/') => self.mapping.to_guest(&h),
+                // A bad or non-directory dirfd: the kernel says EBADF/ENOTDIR itself.
+                _ => return Answer::Continue,
+            }
+        };
+        let tgid = if req.path.starts_with(b"/proc") || cwd.starts_with(b"/proc") { tgid_of(tid) } else { tid };
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        stats.resolved += 1;
+        let mut fs = TraceeFs { tgid, tid, cache: &mut self.cache, stats: &mut stats };
+        let r = resolve::resolve(&self.mapping, &mut fs, &cwd, req);
+        let host = match (r.outcome, redirected.is_some()) {
+            (Outcome::Error(e), _) => return Answer::Value(-i64::from(e)),
+            (Outcome::Unchanged, false) => return Answer::Continue,
+            (Outcome::Unchanged, true) => self.mapping.to_host(&r.guest),
+            (Outcome::Host(h), _) => h,
+        };
+        let local = fs.local(&host);
+        stats.rewritten += 1;
+        drop(stats);
+        if let Some(log) = self.log.as_mut() {
+            log.line(tid, format_args!("{}: {} -> {} (notification)", sys.name(), crate::log::quote(&path), crate::log::quote(&local)));
+        }
+        Answer::Value(emulate(tid, sys, &n.args, &local))
+    }
+
+    /// See `Engine::lone_name_unchanged`: a lone name resolves in the guest as on the
+    /// host unless it is a mount point's, or a symlink that is followed.
+    fn lone_name_unchanged(&mut self, tid: Pid, dirfd: i32, req: Request<'_>) -> bool {
+        let p = req.path;
+        if p == b"." || p == b".." || memchr::memchr(b'/', p).is_some() || self.mapping.mount_points().iter().any(|m| m.name == p) {
+            return false;
+        }
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        if !req.follow_last {
+            stats.lone_names += 1;
+            return true;
+        }
+        let mut via = if dirfd == libc::AT_FDCWD { format!("/proc/{tid}/cwd/") } else { format!("/proc/{tid}/fd/{dirfd}/") }.into_bytes();
+        via.extend_from_slice(p);
+        let mut fs = TraceeFs { tgid: tid, tid, cache: &mut self.cache, stats: &mut stats };
+        !matches!(resolve::HostFs::lstat(&mut fs, &via), Ok(Kind::Symlink | Kind::MagicLink))
+    }
+
+    /// The program's guest path if `path` is the exe link of a process that ptnix
+    /// started through its loader (the tracer's `exe_redirect`, without its check of an
+    /// exec in progress).
+    fn exe_redirect(&self, tid: Pid, path: &[u8]) -> Option<Vec<u8>> {
+        if !path.starts_with(b"/proc/") {
+            return None;
+        }
+        let f = procfs::parse(path).filter(|f| f.file == b"exe")?;
+        let owner = match f.owner {
+            Owner::Caller => tgid_of(tid),
+            Owner::Pid(n) => tgid_of(n as Pid),
+        };
+        let real = hostfs::readlink(format!("/proc/{owner}/exe").as_bytes()).ok()?;
+        let run = self.exe.lock().ok()?.get(&owner).cloned()?;
+        (run.loader == real).then_some(run.program)
+    }
+}
+
+/// A signal that comes while a tracee waits for the supervisor's answer interrupts
+/// the wait, and the call returns -ERESTARTSYS: after a handler installed without
+/// SA_RESTART the tracee would see EINTR, which no stat, access or getxattr returns
+/// natively (their lookups do not sleep interruptibly). At the signal-delivery stop,
+/// before the handler runs, ptnix makes it -ERESTARTNOINTR, which the kernel always
+/// restarts (arch/x86/kernel/signal.c, handle_signal).
+impl crate::engine::Engine {
+    pub(crate) fn keep_notified_call(&mut self, pid: Pid) {
+        const ERESTARTSYS: u64 = -512i64 as u64;
+        const ERESTARTNOINTR: u64 = -513i64 as u64;
+        let Ok(mut regs) = crate::ptrace::get_regs(pid) else { return };
+        if regs.rax == ERESTARTSYS && Sys::from_nr(regs.orig_rax).is_some_and(Sys::notified) {
+            regs.rax = ERESTARTNOINTR;
+            let _ = crate::ptrace::set_regs(pid, &regs);
+        }
+    }
+}
+
+fn tgid_of(tid: Pid) -> Pid {
+    hostfs::proc_field(&format!("/proc/{tid}/status"), b"Tgid:").map_or(tid, |n| n as Pid)
+}
+
+/// xattr(7): "XATTR_SIZE_MAX": the kernel reads and writes at most this much.
+const XATTR_SIZE_MAX: u64 = 65536;
+/// xattr(7): a name is at most 255 bytes ("ERANGE: The name is too long").
+const XATTR_NAME_MAX: usize = 255;
+
+/// Runs `sys` on host path `host` with the tracee's other arguments, writes what the
+/// kernel would have written into the tracee's buffer, and gives the return value.
+fn emulate(tid: Pid, sys: Sys, args: &[u64; 6], host: &[u8]) -> i64 {
+    let (dirfd, name, _held) = match short_path(host) {
+        Ok(x) => x,
+        Err(e) => return -i64::from(e),
+    };
+    let Ok(c) = std::ffi::CString::new(name) else { return -i64::from(libc::ENOENT) };
+    match sys {
+        Sys::access | Sys::faccessat | Sys::faccessat2 => return access(dirfd, &c, sys, args),
+        Sys::getxattr | Sys::lgetxattr | Sys::listxattr | Sys::llistxattr => return xattr(tid, dirfd, &c, sys, args),
+        _ => {}
+    }
+    // struct stat is 144 bytes on x86_64, struct statx 256.
+    let mut buf = [0u8; 256];
+    let (r, out, len) = match sys {
+        Sys::statx => {
+            // SAFETY: statx writes one struct statx into `buf`.
+            let r = unsafe { libc::syscall(libc::SYS_statx, dirfd, c.as_ptr(), args[2] as i32, args[3] as u32, buf.as_mut_ptr()) };
+            (r, args[4], 256)
+        }
+        _ => {
+            let (flags, out) = match sys {
+                Sys::stat => (0, args[1]),
+                Sys::lstat => (libc::AT_SYMLINK_NOFOLLOW, args[1]),
+                _ => (args[3] as i32, args[2]),
+            };
+            // SAFETY: newfstatat writes one struct stat into `buf`.
+            let r = unsafe { libc::syscall(libc::SYS_newfstatat, dirfd, c.as_ptr(), buf.as_mut_ptr(), flags) };
+            (r, out, std::mem::size_of::<libc::stat>())
+        }
+    };
+    if r != 0 {
+        return -i64::from(crate::ptrace::last_errno());
+    }
+    match mem::write_direct(tid, out, &buf[..len]) {
+        Ok(()) => 0,
+        Err(_) => -i64::from(libc::EFAULT),
+    }
+}
+
+/// access(2), faccessat(2) (real ids, like access) and faccessat2(2) (its flags).
+fn access(dirfd: i32, c: &std::ffi::CStr, sys: Sys, args: &[u64; 6]) -> i64 {
+    let r = match sys {
+        // SAFETY: plain syscalls on a valid C string.
+        Sys::access => unsafe { libc::syscall(libc::SYS_faccessat, dirfd, c.as_ptr(), args[1] as i32) },
+        Sys::faccessat => unsafe { libc::syscall(libc::SYS_faccessat, dirfd, c.as_ptr(), args[2] as i32) },
+        _ => unsafe { libc::syscall(libc::SYS_faccessat2, dirfd, c.as_ptr(), args[2] as i32, args[3] as i32) },
+    };
+    if r < 0 {
+        -i64::from(crate::ptrace::last_errno())
+    } else {
+        r
+    }
+}
+
+/// getxattr/lgetxattr(path, name, value, size) and listxattr/llistxattr(path, list,
+/// size), through the supervisor's own descriptor for a long path.
+fn xattr(tid: Pid, dirfd: i32, c: &std::ffi::CStr, sys: Sys, args: &[u64; 6]) -> i64 {
+    let get = matches!(sys, Sys::getxattr | Sys::lgetxattr);
+    let follow = matches!(sys, Sys::getxattr | Sys::listxattr);
+    let (out, size) = if get { (args[2], args[3].min(XATTR_SIZE_MAX)) } else { (args[1], args[2].min(XATTR_SIZE_MAX)) };
+    let name = if get {
+        match mem::read_path(tid, args[1]) {
+            Ok(n) if n.len() > XATTR_NAME_MAX => return -i64::from(libc::ERANGE),
+            Ok(n) => std::ffi::CString::new(n).ok(),
+            Err(libc::ENAMETOOLONG) => return -i64::from(libc::ERANGE),
+            Err(_) => return -i64::from(libc::EFAULT),
+        }
+    } else {
+        None
+    };
+    // A path relative to a descriptor, for the *xattr calls that have no *at form.
+    let path = if dirfd == libc::AT_FDCWD {
+        c.to_bytes().to_vec()
+    } else {
+        let mut p = format!("/proc/self/fd/{dirfd}/").into_bytes();
+        p.extend_from_slice(c.to_bytes());
+        p
+    };
+    let Ok(path) = std::ffi::CString::new(path) else { return -i64::from(libc::ENOENT) };
+    let mut buf = vec![0u8; size as usize];
+    let p = if size == 0 { std::ptr::null_mut() } else { buf.as_mut_ptr() };
+    // SAFETY: the calls write at most `size` bytes into `buf`.
+    let r = unsafe {
+        match (name.as_ref(), follow) {
+            (Some(n), true) => libc::getxattr(path.as_ptr(), n.as_ptr(), p.cast(), size as usize),
+            (Some(n), false) => libc::lgetxattr(path.as_ptr(), n.as_ptr(), p.cast(), size as usize),
+            (None, true) => libc::listxattr(path.as_ptr(), p.cast(), size as usize),
+            (None, false) => libc::llistxattr(path.as_ptr(), p.cast(), size as usize),
+        }
+    };
+    if r < 0 {
+        return -i64::from(crate::ptrace::last_errno());
+    }
+    if size > 0 && r > 0 && mem::write_direct(tid, out, &buf[..r as usize]).is_err() {
+        return -i64::from(libc::EFAULT);
+    }
+    r as i64
+}
+
+/// A directory descriptor and a name relative to it that reach `host` with every
+/// piece under PATH_MAX (the kernel refuses longer ones): the directories of a long
+/// path are opened piece by piece. The descriptor is held by the third element.
+fn short_path(host: &[u8]) -> Result<(i32, Vec<u8>, Option<OwnedFd>), i32> {
+    let mut held: Option<OwnedFd> = None;
+    let mut rest = host;
+    while rest.len() >= PATH_MAX {
+        let cut = memchr::memrchr(b'/', &rest[..PATH_MAX - 1]).filter(|&i| i > 0).ok_or(libc::ENAMETOOLONG)?;
+        let dir = hostfs::open_dir_at(held.as_ref().map_or(libc::AT_FDCWD, |f| f.as_raw_fd()), &rest[..cut])?;
+        held = Some(dir);
+        rest = &rest[cut + 1..];
+    }
+    Ok((held.as_ref().map_or(libc::AT_FDCWD, |f| f.as_raw_fd()), rest.to_vec(), held))
+}
