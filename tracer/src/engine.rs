@@ -141,7 +141,8 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
             };
             Logger::new(opts.verbose, out)
         });
-        let sup = crate::notif::Supervisor::new(listener, mapping.clone(), exe_of.clone(), &store_dir, opts.stats, log);
+        let activity = placement.as_ref().map(Placement::activity);
+        let sup = crate::notif::Supervisor::new(listener, mapping.clone(), exe_of.clone(), &store_dir, opts.stats, log, activity);
         let stats = sup.stats.clone();
         // Without the supervisor the tracee's first stat would wait for ever: that
         // is not started (a thread that cannot be made is an out-of-memory host).

@@ -84,6 +84,8 @@ pub struct Supervisor {
     cache: crate::fscache::FsCache,
     pub stats: Arc<Mutex<Stats>>,
     log: Option<crate::log::Logger>,
+    /// Where CPU placement counts a notification as a stop.
+    activity: Option<crate::placement::Activity>,
 }
 
 /// Whether this host lets ptnix answer the stat family itself: Linux 5.6
@@ -103,8 +105,17 @@ pub fn usable() -> bool {
 }
 
 impl Supervisor {
-    pub fn new(listener: OwnedFd, mapping: Mapping, exe: ExeMap, store_dir: &[u8], stats: bool, log: Option<crate::log::Logger>) -> Supervisor {
+    pub fn new(
+        listener: OwnedFd,
+        mapping: Mapping,
+        exe: ExeMap,
+        store_dir: &[u8],
+        stats: bool,
+        log: Option<crate::log::Logger>,
+        activity: Option<crate::placement::Activity>,
+    ) -> Supervisor {
         Supervisor {
+            activity,
             listener,
             mapping,
             exe,
@@ -128,6 +139,9 @@ impl Supervisor {
                 }
             }
             let t0 = std::time::Instant::now();
+            if let Some(a) = &self.activity {
+                a.noted(n.pid as Pid);
+            }
             let answer = self.answer(&n);
             let resp = match answer {
                 Answer::Continue => Resp { id: n.id, val: 0, error: 0, flags: FLAG_CONTINUE },
