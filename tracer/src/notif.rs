@@ -139,6 +139,9 @@ impl Supervisor {
                 }
             }
             let t0 = std::time::Instant::now();
+            // Each notification is a stop for the cache: store objects are checked
+            // again (see `fscache`).
+            self.cache.next_stop();
             if let Some(a) = &self.activity {
                 a.noted(n.pid as Pid);
             }
