@@ -185,6 +185,32 @@ echo new file > "$p/share/d/f"; cat "$p/share/d/f"; ls "$p/share/d"
         fx.sh(&script).expect_stdout("old\nold file\nold\nold file\nold\nold file\ndeleted\nnot-executable-yet\nnew\nnew file\nf\nnew\n");
     }
 
+    /// The same with the stat family (answered by notification in the default mode,
+    /// with a cache of its own): a file remembered as a file is a symlink into the
+    /// store after its path was collected and made again, and `stat -L` follows it.
+    fn rebuilt_store_object_is_not_stat_from_memory(m: Mode) {
+        require!(Sh, Coreutils, Nix);
+        let fx = Fixture::new(m);
+        let src = fx.work.join("pkg");
+        fx.write(src.join("f"), "old\n");
+        let script = format!(
+            r#"set -e
+export NIX_CONFIG="substituters =
+sandbox = false"
+nix-store --init
+p=$(nix-store --add {src})
+stat -L -c %s "$p/f"; stat -L -c %s "$p/f"
+nix-store --delete "$p" >/dev/null 2>&1
+printf 'target!\n' > /nix/store/ptnix-test-target
+mkdir -p "$p"
+ln -s /nix/store/ptnix-test-target "$p/f"
+stat -L -c %s "$p/f"
+"#,
+            src = src.display()
+        );
+        fx.sh(&script).expect_stdout("4\n4\n8\n");
+    }
+
     /// Inside a path that Nix added (canonicalised: read-only, mtime 1) the directory
     /// checks are answered from memory.
     fn canonical_store_objects_are_remembered(m: Mode) {
