@@ -16,13 +16,21 @@
  *   hostile eintr N FILE   N rounds of stat, access and getxattr of FILE under a
  *                          SIGALRM every 100 us whose handler is installed without
  *                          SA_RESTART: none of them may fail (natively their lookups
- *                          are not interrupted). Prints "eintr alarms>0 FAILS" */
+ *                          are not interrupted). Prints "eintr alarms>0 FAILS"
+ *   hostile nodump FILE    a child makes itself non-dumpable (as ssh-agent does) and
+ *                          stats FILE ("nodump OK" or its errno); then this process
+ *                          stats FILE again ("after OK" or its errno)
+ *   hostile listener       installs an allow-all seccomp filter with a listener of
+ *                          its own: "listener OK" or its errno */
 #include "common.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -229,7 +237,31 @@ static int eintr(int n, const char *file) {
     return 0;
 }
 
+static int nodump(const char *file) {
+    struct stat st;
+    pid_t c = fork();
+    if (c == 0) {
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) DIE("PR_SET_DUMPABLE");
+        report("nodump", stat(file, &st));
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    report("after", stat(file, &st));
+    return 0;
+}
+
+static int listener(void) {
+    struct sock_filter f[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+    struct sock_fprog prog = {1, f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) DIE("no_new_privs");
+    long l = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+    report("listener", l < 0 ? -1 : 0);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 3 && !strcmp(argv[1], "nodump")) return nodump(argv[2]);
+    if (argc >= 2 && !strcmp(argv[1], "listener")) return listener();
     if (argc >= 4 && !strcmp(argv[1], "eintr")) return eintr(atoi(argv[2]), argv[3]);
     if (argc >= 3 && !strcmp(argv[1], "badptr")) return badptr(argv[2]);
     if (argc >= 4 && !strcmp(argv[1], "flip")) return flip(argv[2], atoi(argv[3]));

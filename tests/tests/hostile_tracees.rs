@@ -52,6 +52,31 @@ both_modes! {
             .expect_stdout("eintr alarms>0 1 fails 0\n");
     }
 
+    /// A process that makes itself non-dumpable (as ssh-agent and gpg-agent do) cannot
+    /// have its memory read by an unprivileged tracer: its path syscalls fail with
+    /// EFAULT (a known limit, README), never with an untranslated path, and the next
+    /// process is translated as before.
+    fn non_dumpable_process_fails_cleanly(m: Mode) {
+        require!(Cc);
+        let fx = Fixture::new(m);
+        fx.write(fx.host("/nix/store/f"), "x");
+        fx.run(&[c_prog("hostile").as_os_str(), "nodump".as_ref(), "/nix/store/f".as_ref()]).expect_stdout("nodump EFAULT\nafter OK\n");
+    }
+
+    /// A seccomp listener of the tracee's own: the kernel allows one in a chain of
+    /// filters, so while ptnix answers by notification it is refused (EBUSY) and
+    /// ptnix says how to avoid that; with --no-notif and --no-seccomp it works.
+    fn own_seccomp_listener(m: Mode) {
+        require!(Cc);
+        let fx = Fixture::new(m);
+        let out = fx.run(&[c_prog("hostile").as_os_str(), "listener".as_ref()]);
+        if m == Mode::Seccomp {
+            out.expect_stdout("listener EBUSY\n").expect_stderr_contains("--no-notif");
+        } else {
+            out.expect_stdout("listener OK\n");
+        }
+    }
+
     /// A fork bomb, held to 150 forks (and by RLIMIT_NPROC), beside a shell that keeps
     /// looking up /nix paths: the shell finishes, the bomb reaches its bound, and
     /// ptnix exits when the last bomb process has.

@@ -104,6 +104,7 @@ pub struct Engine {
     pub(crate) listing_base: u32,
     /// The stat family goes to the notification supervisor (see `notif`).
     pub(crate) notifying: bool,
+    pub(crate) listener_hint_given: bool,
     root: Pid,
     /// The command has exec'ed (until then the root process is ptnix's own child).
     root_started: bool,
@@ -113,6 +114,7 @@ pub struct Engine {
 /// Runs `argv` under ptnix until every tracee has exited.
 pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     crate::shortlinks::sweep_stale();
+    crate::mem::probe_self();
     let mut shortlinks = ShortLinks::default();
     let mapping = standins::complete(opts.mapping, &mut shortlinks).map_err(RunError::Binds)?;
     let mut optional = opts.launcher.optional;
@@ -121,6 +123,14 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     let filter = opts.seccomp.then(|| bpf::build_filter_with(optional));
     let notifying = (opts.seccomp && opts.notif && crate::notif::usable())
         .then(|| bpf::build_filter_with(Optional { user_notif: true, ..optional }));
+    if notifying.is_some() {
+        // The supervisor reads tracees' memory with process_vm_readv, which Yama's
+        // ptrace_scope 1 allows only in ptnix's descendants: an orphan (a daemon's
+        // double fork) is reparented to ptnix instead of init or a session's
+        // subreaper, so it stays one. (The tracer itself falls back to PEEKDATA.)
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
     let filters = filter.as_deref().map(|plain| spawn::Filters { plain, notify: notifying.as_deref() });
     let cwd = opts.launcher.cwd.as_deref();
     let spawned = match spawn::spawn(argv, filters, cwd) {
@@ -174,6 +184,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         // The filter may have been refused (pure-ptrace mode): then every getdents stops.
         listing_base: if spawned.seccomp { optional.listing_fd_base } else { 0 },
         notifying: notif_stats.is_some(),
+        listener_hint_given: false,
         root: spawned.pid,
         root_started: false,
         outcome: None,

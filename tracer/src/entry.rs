@@ -181,6 +181,11 @@ impl Engine {
             Class::Uname => Verdict::Pass,
             Class::Affinity { set } => self.affinity_entry(pid, regs, set),
             Class::OwnFilter { arg0 } => {
+                // seccomp(SECCOMP_SET_MODE_FILTER, flags with NEW_LISTENER): the kernel
+                // allows one listener in a chain of filters, and ptnix's has it.
+                if self.notifying && arg0.is_none() && regs.rdi == 1 && regs.rsi & 8 != 0 {
+                    self.listener_refused();
+                }
                 if arg0.map_or(true, |v| regs.rdi as u32 == v) {
                     // ptnix's getdents filter goes in first (see `listingfd`).
                     if let Some(v) = self.filter_before_own(pid, regs, arg0.is_some()) {

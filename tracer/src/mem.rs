@@ -7,9 +7,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 const PAGE: u64 = 4096;
 
-/// Cleared the first time process_vm_* fails with ENOSYS or EPERM: from then on the
-/// word-by-word ptrace fallback is used.
+/// Cleared when process_vm_* fails with ENOSYS, or on ptnix's own memory (a policy
+/// that refuses it: see [`probe_self`]): from then on the word-by-word ptrace
+/// fallback is used. An EPERM for one tracee (a non-dumpable process: ssh-agent,
+/// gpg-agent) falls back for that call only.
 static VM_RW_WORKS: AtomicBool = AtomicBool::new(true);
+
+/// Whether process_vm_readv works on ptnix's own memory; if not (a container policy
+/// that refuses it), every access uses the word-by-word fallback.
+pub fn probe_self() -> bool {
+    let probe = [7u8; 8];
+    let mut back = [0u8; 8];
+    // SAFETY: getpid cannot fail.
+    let pid = unsafe { libc::getpid() };
+    let ok = read_direct(pid, probe.as_ptr() as u64, &mut back).is_ok() && back == probe;
+    if !ok {
+        use_ptrace_words();
+    }
+    ok
+}
 
 /// Uses PEEKDATA/POKEDATA from now on, as when process_vm_readv is blocked (tests).
 pub fn use_ptrace_words() {
@@ -57,7 +73,12 @@ pub fn read_direct(pid: Pid, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
     }
 }
 
+/// Whether process_vm_* failing with `e` means: use the fallback (for good on
+/// ENOSYS, for this call on EPERM).
 fn vm_unavailable(e: i32) -> bool {
+    if e == libc::ENOSYS {
+        VM_RW_WORKS.store(false, Ordering::Relaxed);
+    }
     matches!(e, libc::ENOSYS | libc::EPERM)
 }
 
@@ -67,7 +88,7 @@ pub fn read(pid: Pid, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
         match vm_read(pid, addr, buf) {
             Ok(n) if n == buf.len() => return Ok(()),
             Ok(_) => return Err(libc::EFAULT),
-            Err(e) if vm_unavailable(e) => VM_RW_WORKS.store(false, Ordering::Relaxed),
+            Err(e) if vm_unavailable(e) => {}
             Err(e) => return Err(e),
         }
     }
@@ -92,7 +113,7 @@ pub fn read_upto(pid: Pid, addr: u64, buf: &mut [u8]) -> usize {
     if VM_RW_WORKS.load(Ordering::Relaxed) {
         match vm_read(pid, addr, buf) {
             Ok(n) => return n,
-            Err(e) if vm_unavailable(e) => VM_RW_WORKS.store(false, Ordering::Relaxed),
+            Err(e) if vm_unavailable(e) => {}
             Err(_) => return 0,
         }
     }
@@ -113,7 +134,7 @@ pub fn write(pid: Pid, addr: u64, buf: &[u8]) -> Result<(), i32> {
         match vm_write(pid, addr, buf) {
             Ok(n) if n == buf.len() => return Ok(()),
             Ok(_) => return Err(libc::EFAULT),
-            Err(e) if vm_unavailable(e) => VM_RW_WORKS.store(false, Ordering::Relaxed),
+            Err(e) if vm_unavailable(e) => {}
             Err(e) => return Err(e),
         }
     }
@@ -144,6 +165,26 @@ pub fn read_path(pid: Pid, addr: u64) -> Result<Vec<u8>, i32> {
         let want = to_page_end.min(PATH_MAX - out.len());
         let buf = &mut chunk[..want];
         read(pid, a, buf)?;
+        if let Some(nul) = memchr::memchr(0, buf) {
+            out.extend_from_slice(&buf[..nul]);
+            return Ok(out);
+        }
+        out.extend_from_slice(buf);
+        a += want as u64;
+    }
+    Err(libc::ENAMETOOLONG)
+}
+
+/// [`read_path`] with process_vm_readv alone, never the ptrace fallback: for a
+/// tracee that is not in a ptrace stop (the notification supervisor's).
+pub fn read_path_direct(pid: Pid, addr: u64) -> Result<Vec<u8>, i32> {
+    let mut out = Vec::with_capacity(128);
+    let mut a = addr;
+    let mut chunk = [0u8; PAGE as usize];
+    while out.len() < PATH_MAX {
+        let want = ((PAGE - a % PAGE) as usize).min(PATH_MAX - out.len());
+        let buf = &mut chunk[..want];
+        read_direct(pid, a, buf)?;
         if let Some(nul) = memchr::memchr(0, buf) {
             out.extend_from_slice(&buf[..nul]);
             return Ok(out);

@@ -97,6 +97,12 @@ pub fn usable() -> bool {
     if unsafe { libc::geteuid() } == 0 || !crate::kernel::at_least(5, 6) {
         return false;
     }
+    // Nor with capabilities a tracee could drop ("CapEff:\t0000000000000000", hex).
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let no_caps = status.lines().find_map(|l| l.strip_prefix("CapEff:")).is_some_and(|v| v.trim().bytes().all(|b| b == b'0'));
+    if !no_caps {
+        return false;
+    }
     let probe = [7u8; 8];
     let mut back = [0u8; 8];
     // SAFETY: both ends of the copy are buffers of this process.
@@ -160,11 +166,8 @@ impl Supervisor {
         }
     }
 
-    /// Whether notification `id` still stands: its caller has not died (and its pid
-    /// been reused) since it was received.
     fn still_valid(&self, id: u64) -> bool {
-        // SAFETY: the kernel reads one u64.
-        unsafe { libc::ioctl(self.listener.as_raw_fd(), NOTIF_ID_VALID, &id as *const u64) == 0 }
+        id_valid(self.listener.as_raw_fd(), id)
     }
 
     fn answer(&mut self, n: &Notif) -> Answer {
@@ -175,9 +178,15 @@ impl Supervisor {
             *s.notified.entry(sys.name()).or_default() += 1;
         }
         let ptr = n.args[a.path as usize];
-        // NULL (statx's "NULL means the fd" since 6.11), an unreadable path, "": the
-        // kernel's business, with nothing to translate.
-        let Ok(path) = (if ptr == 0 { Err(libc::EFAULT) } else { mem::read_path(tid, ptr) }) else { return Answer::Continue };
+        // NULL (statx's "NULL means the fd" since 6.11), a bad pointer, a path too
+        // long, "": the kernel's business (it fails them the same way), with nothing
+        // to translate. Memory ptnix may not read (a process that made itself
+        // non-dumpable) fails as it does on the ptrace path: never untranslated.
+        let path = match if ptr == 0 { Err(libc::EFAULT) } else { mem::read_path_direct(tid, ptr) } {
+            Ok(p) => p,
+            Err(libc::EFAULT | libc::ENAMETOOLONG) => return Answer::Continue,
+            Err(_) => return Answer::Value(-i64::from(libc::EFAULT)),
+        };
         if path.is_empty() || !self.still_valid(n.id) {
             return Answer::Continue;
         }
@@ -220,7 +229,8 @@ impl Supervisor {
         if let Some(log) = self.log.as_mut() {
             log.line(tid, format_args!("{}: {} -> {} (notification)", sys.name(), crate::log::quote(&path), crate::log::quote(&local)));
         }
-        Answer::Value(emulate(tid, sys, &n.args, &local))
+        let listener = self.listener.as_raw_fd();
+        Answer::Value(emulate(tid, sys, &n.args, &local, &|| id_valid(listener, n.id)))
     }
 
     /// See `Engine::lone_name_unchanged`: a lone name resolves in the guest as on the
@@ -254,7 +264,12 @@ impl Supervisor {
             Owner::Pid(n) => tgid_of(n as Pid),
         };
         let real = hostfs::readlink(format!("/proc/{owner}/exe").as_bytes()).ok()?;
-        let run = self.exe.lock().ok()?.get(&owner).cloned()?;
+        let exes = self.exe.lock().ok()?;
+        // A child whose fork the tracer has not seen yet runs its parent's program.
+        let run = match exes.get(&owner) {
+            Some(r) => r.clone(),
+            None => exes.get(&(hostfs::proc_field(&format!("/proc/{owner}/status"), b"PPid:")? as Pid))?.clone(),
+        };
         (run.loader == real).then_some(run.program)
     }
 }
@@ -266,6 +281,14 @@ impl Supervisor {
 /// before the handler runs, ptnix makes it -ERESTARTNOINTR, which the kernel always
 /// restarts (arch/x86/kernel/signal.c, handle_signal).
 impl crate::engine::Engine {
+    /// A tracee asks for a seccomp listener of its own, which the kernel refuses
+    /// (EBUSY) while ptnix's filter has one: say once how to avoid it.
+    pub(crate) fn listener_refused(&mut self) {
+        if !std::mem::replace(&mut self.listener_hint_given, true) {
+            eprintln!("ptnix: a program asked for a seccomp listener of its own, which the kernel refuses (EBUSY) while ptnix answers the stat family by notification; run it with --no-notif (PTNIX_NO_NOTIF=1)");
+        }
+    }
+
     pub(crate) fn keep_notified_call(&mut self, pid: Pid) {
         const ERESTARTSYS: u64 = -512i64 as u64;
         const ERESTARTNOINTR: u64 = -513i64 as u64;
@@ -275,6 +298,13 @@ impl crate::engine::Engine {
             let _ = crate::ptrace::set_regs(pid, &regs);
         }
     }
+}
+
+/// Whether notification `id` still stands: its caller still waits for the answer (it
+/// has not died, nor had its pid reused, nor been interrupted).
+fn id_valid(listener: i32, id: u64) -> bool {
+    // SAFETY: the kernel reads one u64.
+    unsafe { libc::ioctl(listener, NOTIF_ID_VALID, &id as *const u64) == 0 }
 }
 
 fn tgid_of(tid: Pid) -> Pid {
@@ -288,7 +318,9 @@ const XATTR_NAME_MAX: usize = 255;
 
 /// Runs `sys` on host path `host` with the tracee's other arguments, writes what the
 /// kernel would have written into the tracee's buffer, and gives the return value.
-fn emulate(tid: Pid, sys: Sys, args: &[u64; 6], host: &[u8]) -> i64 {
+/// The buffer is written only while `valid()`: a caller that has gone (or run on, a
+/// signal handler's frame in place of its own) must not get bytes in its memory.
+fn emulate(tid: Pid, sys: Sys, args: &[u64; 6], host: &[u8], valid: &dyn Fn() -> bool) -> i64 {
     let (dirfd, name, _held) = match short_path(host) {
         Ok(x) => x,
         Err(e) => return -i64::from(e),
@@ -296,7 +328,7 @@ fn emulate(tid: Pid, sys: Sys, args: &[u64; 6], host: &[u8]) -> i64 {
     let Ok(c) = std::ffi::CString::new(name) else { return -i64::from(libc::ENOENT) };
     match sys {
         Sys::access | Sys::faccessat | Sys::faccessat2 => return access(dirfd, &c, sys, args),
-        Sys::getxattr | Sys::lgetxattr | Sys::listxattr | Sys::llistxattr => return xattr(tid, dirfd, &c, sys, args),
+        Sys::getxattr | Sys::lgetxattr | Sys::listxattr | Sys::llistxattr => return xattr(tid, dirfd, &c, sys, args, valid),
         _ => {}
     }
     // struct stat is 144 bytes on x86_64, struct statx 256.
@@ -321,6 +353,9 @@ fn emulate(tid: Pid, sys: Sys, args: &[u64; 6], host: &[u8]) -> i64 {
     if r != 0 {
         return -i64::from(crate::ptrace::last_errno());
     }
+    if !valid() {
+        return -i64::from(libc::EINTR);
+    }
     match mem::write_direct(tid, out, &buf[..len]) {
         Ok(()) => 0,
         Err(_) => -i64::from(libc::EFAULT),
@@ -344,12 +379,12 @@ fn access(dirfd: i32, c: &std::ffi::CStr, sys: Sys, args: &[u64; 6]) -> i64 {
 
 /// getxattr/lgetxattr(path, name, value, size) and listxattr/llistxattr(path, list,
 /// size), through the supervisor's own descriptor for a long path.
-fn xattr(tid: Pid, dirfd: i32, c: &std::ffi::CStr, sys: Sys, args: &[u64; 6]) -> i64 {
+fn xattr(tid: Pid, dirfd: i32, c: &std::ffi::CStr, sys: Sys, args: &[u64; 6], valid: &dyn Fn() -> bool) -> i64 {
     let get = matches!(sys, Sys::getxattr | Sys::lgetxattr);
     let follow = matches!(sys, Sys::getxattr | Sys::listxattr);
     let (out, size) = if get { (args[2], args[3].min(XATTR_SIZE_MAX)) } else { (args[1], args[2].min(XATTR_SIZE_MAX)) };
     let name = if get {
-        match mem::read_path(tid, args[1]) {
+        match mem::read_path_direct(tid, args[1]) {
             Ok(n) if n.len() > XATTR_NAME_MAX => return -i64::from(libc::ERANGE),
             Ok(n) => std::ffi::CString::new(n).ok(),
             Err(libc::ENAMETOOLONG) => return -i64::from(libc::ERANGE),
@@ -381,7 +416,7 @@ fn xattr(tid: Pid, dirfd: i32, c: &std::ffi::CStr, sys: Sys, args: &[u64; 6]) ->
     if r < 0 {
         return -i64::from(crate::ptrace::last_errno());
     }
-    if size > 0 && r > 0 && mem::write_direct(tid, out, &buf[..r as usize]).is_err() {
+    if size > 0 && r > 0 && (!valid() || mem::write_direct(tid, out, &buf[..r as usize]).is_err()) {
         return -i64::from(libc::EFAULT);
     }
     r as i64

@@ -103,8 +103,14 @@ fn child(argv: &[CString], filter: Option<Filters<'_>>, cwd: Option<&CString>, s
                 if let Some(n) = f.notify {
                     let mut prog = sock_filters(n);
                     let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_mut_ptr() };
-                    // seccomp(2): SECCOMP_SET_MODE_FILTER = 1, SECCOMP_FILTER_FLAG_NEW_LISTENER = 8.
-                    let l = libc::syscall(libc::SYS_seccomp, 1, 8, &fprog as *const libc::sock_fprog);
+                    // seccomp(2): SECCOMP_SET_MODE_FILTER = 1, SECCOMP_FILTER_FLAG_NEW_LISTENER
+                    // = 8, and since 5.19 SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 32: once
+                    // ptnix has received a call, only a fatal signal interrupts the wait
+                    // for its answer (before that, see `notif::keep_notified_call`).
+                    let mut l = libc::syscall(libc::SYS_seccomp, 1, 8 | 32, &fprog as *const libc::sock_fprog);
+                    if l < 0 {
+                        l = libc::syscall(libc::SYS_seccomp, 1, 8, &fprog as *const libc::sock_fprog);
+                    }
                     if l >= 0 {
                         report[0] = b'N';
                         report[1..].copy_from_slice(&(l as i32).to_ne_bytes());
