@@ -164,13 +164,9 @@ both_modes! {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(src.join("bin/run"), std::fs::Permissions::from_mode(0o755)).unwrap();
         fx.write(src.join("share/d/f"), "old file\n");
-        let script = format!(
-            r#"set -e
-export NIX_CONFIG="substituters =
-sandbox = false"
-nix-store --init
-p=$(nix-store --add {src})
-for i in 1 2 3; do "$p/bin/run"; cat "$p/share/d/f"; done
+        let script = added_then(
+            &src,
+            r#"for i in 1 2 3; do "$p/bin/run"; cat "$p/share/d/f"; done
 nix-store --delete "$p" >/dev/null 2>&1
 test ! -e "$p" && echo deleted
 mkdir -p "$p/bin" "$p/share/d/new"
@@ -180,7 +176,6 @@ chmod +x "$p/bin/run"
 "$p/bin/run"
 echo new file > "$p/share/d/f"; cat "$p/share/d/f"; ls "$p/share/d"
 "#,
-            src = src.display()
         );
         fx.sh(&script).expect_stdout("old\nold file\nold\nold file\nold\nold file\ndeleted\nnot-executable-yet\nnew\nnew file\nf\nnew\n");
     }
@@ -193,20 +188,15 @@ echo new file > "$p/share/d/f"; cat "$p/share/d/f"; ls "$p/share/d"
         let fx = Fixture::new(m);
         let src = fx.work.join("pkg");
         fx.write(src.join("f"), "old\n");
-        let script = format!(
-            r#"set -e
-export NIX_CONFIG="substituters =
-sandbox = false"
-nix-store --init
-p=$(nix-store --add {src})
-stat -L -c %s "$p/f"; stat -L -c %s "$p/f"
+        let script = added_then(
+            &src,
+            r#"stat -L -c %s "$p/f"; stat -L -c %s "$p/f"
 nix-store --delete "$p" >/dev/null 2>&1
 printf 'target!\n' > /nix/store/ptnix-test-target
 mkdir -p "$p"
 ln -s /nix/store/ptnix-test-target "$p/f"
 stat -L -c %s "$p/f"
 "#,
-            src = src.display()
         );
         fx.sh(&script).expect_stdout("4\n4\n8\n");
     }
@@ -227,4 +217,12 @@ stat -L -c %s "$p/f"
         let hits = cache_hits(&out.stderr());
         assert!(hits >= 2, "expected cache hits inside a canonical store object:\n{}", out.stderr());
     }
+}
+
+/// A shell script that adds `src` to a fresh store as `$p`, then runs `then`.
+fn added_then(src: &std::path::Path, then: &str) -> String {
+    format!(
+        "set -e\nexport NIX_CONFIG=\"substituters =\nsandbox = false\"\nnix-store --init\np=$(nix-store --add {})\n{then}",
+        src.display()
+    )
 }

@@ -157,6 +157,16 @@ pub fn write(pid: Pid, addr: u64, buf: &[u8]) -> Result<(), i32> {
 /// kernel's own errno: EFAULT when unmapped, ENAMETOOLONG when no NUL comes within
 /// PATH_MAX bytes (as getname() says).
 pub fn read_path(pid: Pid, addr: u64) -> Result<Vec<u8>, i32> {
+    read_path_by(pid, addr, read)
+}
+
+/// [`read_path`] with process_vm_readv alone, never the ptrace fallback: for a
+/// tracee that is not in a ptrace stop (the notification supervisor's).
+pub fn read_path_direct(pid: Pid, addr: u64) -> Result<Vec<u8>, i32> {
+    read_path_by(pid, addr, read_direct)
+}
+
+fn read_path_by(pid: Pid, addr: u64, read: fn(Pid, u64, &mut [u8]) -> Result<(), i32>) -> Result<Vec<u8>, i32> {
     let mut out = Vec::with_capacity(128);
     let mut a = addr;
     let mut chunk = [0u8; PAGE as usize];
@@ -165,26 +175,6 @@ pub fn read_path(pid: Pid, addr: u64) -> Result<Vec<u8>, i32> {
         let want = to_page_end.min(PATH_MAX - out.len());
         let buf = &mut chunk[..want];
         read(pid, a, buf)?;
-        if let Some(nul) = memchr::memchr(0, buf) {
-            out.extend_from_slice(&buf[..nul]);
-            return Ok(out);
-        }
-        out.extend_from_slice(buf);
-        a += want as u64;
-    }
-    Err(libc::ENAMETOOLONG)
-}
-
-/// [`read_path`] with process_vm_readv alone, never the ptrace fallback: for a
-/// tracee that is not in a ptrace stop (the notification supervisor's).
-pub fn read_path_direct(pid: Pid, addr: u64) -> Result<Vec<u8>, i32> {
-    let mut out = Vec::with_capacity(128);
-    let mut a = addr;
-    let mut chunk = [0u8; PAGE as usize];
-    while out.len() < PATH_MAX {
-        let want = ((PAGE - a % PAGE) as usize).min(PATH_MAX - out.len());
-        let buf = &mut chunk[..want];
-        read_direct(pid, a, buf)?;
         if let Some(nul) = memchr::memchr(0, buf) {
             out.extend_from_slice(&buf[..nul]);
             return Ok(out);
