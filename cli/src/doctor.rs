@@ -92,6 +92,11 @@ pub fn run(quiet: bool, store: &Path) -> u8 {
     if p.ptrace.is_ok() {
         if p.seccomp {
             r.add(Level::Ok, "seccomp-bpf tracing works: only path syscalls stop");
+            if ptnix_tracer::notifications_usable() {
+                r.add(Level::Ok, "seccomp user notifications work: the stat family is answered without stops");
+            } else {
+                r.add(Level::Warn, "seccomp user notifications are not used here (they need Linux 5.6, ptnix not running as root or with capabilities, and process_vm_readv): ptnix stops for the stat family too, which is slower");
+            }
         } else {
             r.add(Level::Warn, "seccomp filters cannot be installed here: ptnix uses its pure-ptrace mode, which stops at every syscall and is slower");
         }

@@ -40,6 +40,7 @@ fn without_process_vm_readv_it_still_works() {
     let doc = denied(&fx, PROCESS_VM_READV_WRITEV, &["doctor", "--store", fx.store.to_str().unwrap()]);
     assert_eq!(doc.code(), 0, "{doc}");
     assert!(doc.stdout().lines().any(|l| l.starts_with("warn process_vm_readv fails")), "{doc}");
+    assert!(doc.stdout().lines().any(|l| l.starts_with("warn seccomp user notifications are not used")), "{doc}");
     fx.write(fx.host("/nix/store/x/f"), "via peekdata");
     let run = denied(&fx, PROCESS_VM_READV_WRITEV, &["run", "--store", fx.store.to_str().unwrap(), "--", "/bin/cat", "/nix/store/x/f"]);
     assert_eq!((run.code(), run.stdout()), (0, "via peekdata".to_string()), "{run}");
