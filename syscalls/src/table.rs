@@ -23,6 +23,21 @@ pub enum Follow {
     OpenHow { arg: u8 },
 }
 
+impl Follow {
+    /// Whether the last component is followed, for the rules decided by the syscall's
+    /// arguments alone (`arg(i)` is `args[i]`); None for the open flags, which the
+    /// caller reads (from a register, or from `struct open_how` in memory).
+    pub fn by_args(self, arg: impl Fn(u8) -> u64) -> Option<bool> {
+        match self {
+            Follow::Always => Some(true),
+            Follow::Never => Some(false),
+            Follow::UnlessFlag { arg: i, mask } => Some(arg(i) & mask == 0),
+            Follow::IfFlag { arg: i, mask } => Some(arg(i) & mask != 0),
+            Follow::OpenFlags { .. } | Follow::OpenHow { .. } => None,
+        }
+    }
+}
+
 /// One path argument: `args[path]`, relative to the directory fd `args[dirfd]` if any,
 /// otherwise to the cwd.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -144,13 +144,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     let store_dir = mapping.to_host(b"/nix/store");
     let exe_of = crate::notif::ExeMap::default();
     let notif_stats = spawned.listener.map(|listener| {
-        let log = (opts.verbose > 0).then(|| {
-            let out: Box<dyn std::io::Write + Send> = match opts.log_file.as_ref().and_then(|f| f.try_clone().ok()) {
-                Some(f) => Box::new(std::io::LineWriter::new(f)),
-                None => Box::new(std::io::stderr()),
-            };
-            Logger::new(opts.verbose, out)
-        });
+        let log = logger(opts.verbose, opts.log_file.as_ref().and_then(|f| f.try_clone().ok()));
         let activity = placement.as_ref().map(Placement::activity);
         let sup = crate::notif::Supervisor::new(listener, mapping.clone(), exe_of.clone(), &store_dir, opts.stats, log, activity);
         let stats = sup.stats.clone();
@@ -171,13 +165,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         bound_names: HashMap::new(),
         delivered: HashMap::new(),
         stats: Stats::new(opts.stats),
-        log: (opts.verbose > 0).then(|| {
-            let out: Box<dyn std::io::Write + Send> = match opts.log_file {
-                Some(f) => Box::new(std::io::LineWriter::new(f)),
-                None => Box::new(std::io::stderr()),
-            };
-            Logger::new(opts.verbose, out)
-        }),
+        log: logger(opts.verbose, opts.log_file),
         launcher: opts.launcher,
         placement,
         any_own_filter: false,
@@ -201,6 +189,17 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         eprint!("{}", e.stats.report());
     }
     r
+}
+
+/// The `-v` log at `level` (none at 0), to `file` or else stderr.
+fn logger(level: u8, file: Option<std::fs::File>) -> Option<Logger> {
+    (level > 0).then(|| {
+        let out: Box<dyn std::io::Write + Send> = match file {
+            Some(f) => Box::new(std::io::LineWriter::new(f)),
+            None => Box::new(std::io::stderr()),
+        };
+        Logger::new(level, out)
+    })
 }
 
 const STOP_SIGNALS: [i32; 4] = [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];

@@ -233,7 +233,7 @@ impl Engine {
         if let Some(g) = self.tracees.get(&pid).and_then(|t| t.tgid) {
             return g;
         }
-        let g = read_tgid(pid).unwrap_or(pid);
+        let g = hostfs::proc_tgid(pid).unwrap_or(pid);
         if let Some(t) = self.tracees.get_mut(&pid) {
             t.tgid = Some(g);
         }
@@ -275,22 +275,14 @@ impl Engine {
             }
             _ => (None, 0),
         };
-        let follow_last = match f {
-            Follow::Always => true,
-            Follow::Never => false,
-            Follow::UnlessFlag { arg: i, mask } => arg(regs, i) & mask == 0,
-            Follow::IfFlag { arg: i, mask } => arg(regs, i) & mask != 0,
-            Follow::OpenFlags { .. } | Follow::OpenHow { .. } => open_flags.is_some_and(open_follows),
-        };
+        let follow_last = f.by_args(|i| arg(regs, i)).unwrap_or_else(|| open_flags.is_some_and(open_follows));
         Ok(Rules { follow_last, open_flags, resolve })
     }
 
     /// The guest directory a relative path starts from: the cwd, or the dirfd's.
     pub(crate) fn start_dir(&mut self, pid: Pid, regs: &Regs, dirfd: Option<u8>) -> Option<Vec<u8>> {
         let fd = dirfd.map(|i| arg(regs, i) as i32).unwrap_or(libc::AT_FDCWD);
-        let link = if fd == libc::AT_FDCWD { format!("/proc/{pid}/cwd") } else { format!("/proc/{pid}/fd/{fd}") };
-        let host = hostfs::readlink(link.as_bytes()).ok()?;
-        (host.first() == Some(&b'/')).then(|| self.mapping.to_guest(&host))
+        hostfs::start_dir_host(pid, fd).map(|h| self.mapping.to_guest(&h))
     }
 
     fn resolve(&mut self, pid: Pid, regs: &Regs, dirfd: Option<u8>, req: Request<'_>) -> resolve::Resolution {
@@ -309,28 +301,12 @@ impl Engine {
         resolve::resolve(&self.mapping, &mut fs, &cwd, req)
     }
 
-    /// A relative path of one name (`foo`, as `find` passes with a dirfd) resolves in
-    /// the guest exactly as on the host unless the name is a mount point's, or it is a
-    /// symlink that is followed. That needs no lookup at all, or one `lstat` through
-    /// the tracee's own cwd or dirfd link, instead of reading the directory's path.
+    /// See [`hostfs::lone_name_unchanged`]. (The lookup goes through `/proc/PID/...`,
+    /// which needs no thread group: the tracee's tid stands for it.)
     fn lone_name_unchanged(&mut self, pid: Pid, regs: &Regs, dirfd: Option<u8>, req: Request<'_>) -> bool {
-        let p = req.path;
-        if p.is_empty() || p == b"." || p == b".." || memchr::memchr(b'/', p).is_some() {
-            return false;
-        }
-        if self.mapping.mount_points().iter().any(|m| m.name == p) {
-            return false;
-        }
-        if !req.follow_last {
-            self.stats.lone_names += 1;
-            return true;
-        }
         let fd = dirfd.map(|i| arg(regs, i) as i32).unwrap_or(libc::AT_FDCWD);
-        let mut via = if fd == libc::AT_FDCWD { format!("/proc/{pid}/cwd/") } else { format!("/proc/{pid}/fd/{fd}/") }.into_bytes();
-        via.extend_from_slice(p);
-        let tgid = self.tgid(pid);
-        let mut fs = TraceeFs { tgid, tid: pid, cache: &mut self.cache, stats: &mut self.stats };
-        !matches!(resolve::HostFs::lstat(&mut fs, &via), Ok(Kind::Symlink | Kind::MagicLink))
+        let mut fs = TraceeFs { tgid: pid, tid: pid, cache: &mut self.cache, stats: &mut self.stats };
+        hostfs::lone_name_unchanged(&self.mapping, &mut fs, fd, req)
     }
 
     fn paths(&mut self, pid: Pid, regs: &Regs, args: &[PathArg]) -> Verdict {
@@ -587,9 +563,6 @@ fn open_follows(flags: u64) -> bool {
     f & libc::O_NOFOLLOW == 0 && f & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL)
 }
 
-fn read_tgid(pid: Pid) -> Option<Pid> {
-    hostfs::proc_field(&format!("/proc/{pid}/status"), b"Tgid:").map(|n| n as Pid)
-}
 
 #[cfg(test)]
 mod tests {

@@ -180,13 +180,7 @@ impl Engine {
         if owner != pid && self.tracees.contains_key(&owner) {
             self.process_pending(owner);
         }
-        let real = hostfs::readlink(format!("/proc/{owner}/exe").as_bytes()).ok()?;
-        let known = self.exes().get(&owner).cloned();
-        let run = match known {
-            Some(r) => r,
-            None => self.exes().get(&parent_of(owner)?)?.clone(),
-        };
-        (run.loader == real).then_some((run, real))
+        recorded_run(&self.exe_of, owner)
     }
 
     /// The program's guest path if `path` is the exe link of a process that ptnix
@@ -258,8 +252,16 @@ pub(crate) fn loader_args(lead: &[Vec<u8>]) -> usize {
 }
 
 /// The parent process of `pid` (PPid in /proc/PID/status).
-fn parent_of(pid: Pid) -> Option<Pid> {
-    hostfs::proc_field(&format!("/proc/{pid}/status"), b"PPid:").map(|n| n as Pid)
+/// The record of `owner`'s program (or, before its fork event, its parent's) while
+/// the kernel's `/proc/PID/exe` still names the loader it describes, and that link.
+pub(crate) fn recorded_run(exes: &crate::notif::ExeMap, owner: Pid) -> Option<(LoaderRun, Vec<u8>)> {
+    let real = hostfs::readlink(format!("/proc/{owner}/exe").as_bytes()).ok()?;
+    let known = exes.lock().unwrap_or_else(|p| p.into_inner()).get(&owner).cloned();
+    let run = match known {
+        Some(r) => r,
+        None => exes.lock().unwrap_or_else(|p| p.into_inner()).get(&hostfs::proc_ppid(owner)?)?.clone(),
+    };
+    (run.loader == real).then_some((run, real))
 }
 
 fn read_argv0(pid: Pid, argv: u64) -> Result<Vec<u8>, i32> {

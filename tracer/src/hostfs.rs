@@ -7,7 +7,8 @@
 use crate::ptrace::{last_errno, Pid};
 use ptnix_syscalls::path::{has_prefix, parse_decimal, PATH_MAX};
 use ptnix_syscalls::exec::ExecFs;
-use ptnix_syscalls::resolve::{DirCheck, HostFs, Kind};
+use ptnix_syscalls::mapping::Mapping;
+use ptnix_syscalls::resolve::{DirCheck, HostFs, Kind, Request};
 use ptnix_syscalls::Errno;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -55,6 +56,44 @@ pub fn proc_field(file: &str, key: &[u8]) -> Option<u64> {
     let line = s.split(|&b| b == b'\n').find(|l| l.starts_with(key))?;
     let digits: Vec<u8> = line[key.len()..].iter().copied().filter(u8::is_ascii_digit).collect();
     parse_decimal(&digits)
+}
+
+/// A tracee's thread group and parent, from `/proc/PID/status`.
+pub fn proc_tgid(pid: Pid) -> Option<Pid> {
+    proc_field(&format!("/proc/{pid}/status"), b"Tgid:").map(|n| n as Pid)
+}
+pub fn proc_ppid(pid: Pid) -> Option<Pid> {
+    proc_field(&format!("/proc/{pid}/status"), b"PPid:").map(|n| n as Pid)
+}
+
+/// The directory tracee `tid` resolves a relative path from (its cwd for AT_FDCWD,
+/// else descriptor `fd`'s), as a host path; None for a bad or non-directory `fd`
+/// (`pipe:[...]`), which the kernel refuses itself (EBADF, ENOTDIR).
+pub fn start_dir_host(tid: Pid, fd: i32) -> Option<Vec<u8>> {
+    let link = if fd == libc::AT_FDCWD { format!("/proc/{tid}/cwd") } else { format!("/proc/{tid}/fd/{fd}") };
+    readlink(link.as_bytes()).ok().filter(|h| h.first() == Some(&b'/'))
+}
+
+/// A relative path of one name (`foo`, as `find` passes with a dirfd) resolves in the
+/// guest exactly as on the host unless the name is a mount point's, or it is a symlink
+/// that is followed. That needs no lookup at all, or one `lstat` through the tracee's
+/// own cwd or dirfd link (`fd`), instead of reading the directory's path.
+pub(crate) fn lone_name_unchanged(map: &Mapping, fs: &mut TraceeFs<'_>, fd: i32, req: Request<'_>) -> bool {
+    let p = req.path;
+    if p.is_empty() || p == b"." || p == b".." || memchr::memchr(b'/', p).is_some() {
+        return false;
+    }
+    if map.mount_points().iter().any(|m| m.name == p) {
+        return false;
+    }
+    if !req.follow_last {
+        fs.stats.lone_names += 1;
+        return true;
+    }
+    let tid = fs.tid;
+    let mut via = if fd == libc::AT_FDCWD { format!("/proc/{tid}/cwd/") } else { format!("/proc/{tid}/fd/{fd}/") }.into_bytes();
+    via.extend_from_slice(p);
+    !matches!(HostFs::lstat(fs, &via), Ok(Kind::Symlink | Kind::MagicLink))
 }
 
 /// readlink(2) into a fresh Vec.

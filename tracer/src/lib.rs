@@ -37,5 +37,6 @@ pub use engine::{run, Launcher, Options, Outcome, RunError};
 /// Whether `ptnix run` answers the stat family by seccomp notification on this host
 /// (given that its seccomp filter can be installed): see `notif`.
 pub fn notifications_usable() -> bool {
-    mem::probe_self() && notif::usable()
+    mem::probe_self();
+    notif::usable()
 }

@@ -99,16 +99,20 @@ fn inherits_listed_dir(map: &Mapping, base: u32) -> bool {
         if fd as u32 >= base || flags < 0 || flags & libc::FD_CLOEXEC != 0 {
             return false;
         }
-        hostfs::readlink(format!("/proc/self/fd/{fd}").as_bytes())
-            .is_ok_and(|host| host.first() == Some(&b'/') && map.lists_mount_points(&map.to_guest(&host)))
+        links_to_listed_dir(map, &format!("/proc/self/fd/{fd}"))
     })
+}
+
+/// Whether descriptor link `link` (`/proc/PID/fd/N`) names a directory whose listing
+/// ptnix changes.
+fn links_to_listed_dir(map: &Mapping, link: &str) -> bool {
+    hostfs::readlink(link.as_bytes()).is_ok_and(|host| host.first() == Some(&b'/') && map.lists_mount_points(&map.to_guest(&host)))
 }
 
 impl Engine {
     /// Whether the tracee's descriptor `fd` is a directory whose listing ptnix changes.
     fn listed(&self, pid: Pid, fd: i32) -> bool {
-        hostfs::readlink(format!("/proc/{pid}/fd/{fd}").as_bytes())
-            .is_ok_and(|host| host.first() == Some(&b'/') && self.mapping.lists_mount_points(&self.mapping.to_guest(&host)))
+        links_to_listed_dir(&self.mapping, &format!("/proc/{pid}/fd/{fd}"))
     }
 
     /// Nothing to move for `pid`: every getdents of its stops anyway, or it has a
@@ -166,21 +170,8 @@ impl Engine {
                 regs.rdx = base;
             }
             FdCopy::Fcntl => regs.rdx = base,
-            FdCopy::To => {
-                // The caller chose a number below the base: every getdents must stop.
-                return match self.getdents_filter_at(pid, regs, false) {
-                    Ok(()) => {
-                        let step = Step::Filtered { then: Finish::Rerun, prctl: false };
-                        self.hold_signals(pid);
-                        self.set_exit(pid, ExitWork::Injected { saved: Box::new(saved), step });
-                        Verdict::Changed
-                    }
-                    Err(_) => {
-                        self.filter_failed(pid, "no room below the stack");
-                        Verdict::Pass
-                    }
-                };
-            }
+            // The caller chose a number below the base: every getdents must stop.
+            FdCopy::To => return self.filter_then_rerun(pid, regs),
         }
         self.set_exit(pid, ExitWork::CopyRaised { saved: Box::new(saved) });
         Verdict::Changed
@@ -195,15 +186,25 @@ impl Engine {
         if self.listing_base == 0 || settled || !installs {
             return None;
         }
+        match self.filter_then_rerun(pid, regs) {
+            Verdict::Changed => Some(Verdict::Changed),
+            _ => None,
+        }
+    }
+
+    /// At an entry stop: the syscall becomes seccomp(getdents filter), and the one the
+    /// tracee made runs again once it returns. `Verdict::Pass` (the syscall as made)
+    /// where there is no room to write the filter.
+    fn filter_then_rerun(&mut self, pid: Pid, regs: &mut Regs) -> Verdict {
         let saved = *regs;
         if self.getdents_filter_at(pid, regs, false).is_err() {
             self.filter_failed(pid, "no room below the stack");
-            return None;
+            return Verdict::Pass;
         }
         self.hold_signals(pid);
         let step = Step::Filtered { then: Finish::Rerun, prctl: false };
         self.set_exit(pid, ExitWork::Injected { saved: Box::new(saved), step });
-        Some(Verdict::Changed)
+        Verdict::Changed
     }
 
     /// A copy whose minimum ptnix raised to the base returned: if the base is beyond

@@ -27,6 +27,15 @@ pub fn probe_self() -> bool {
     ok
 }
 
+/// Whether process_vm_readv is in use (see [`probe_self`]) and process_vm_writev
+/// works too, on ptnix's own memory.
+pub fn vm_works() -> bool {
+    let mut word = [0u8; 8];
+    // SAFETY: getpid cannot fail.
+    let pid = unsafe { libc::getpid() };
+    VM_RW_WORKS.load(Ordering::Relaxed) && write_direct(pid, word.as_mut_ptr() as u64, &[7u8; 8]).is_ok()
+}
+
 /// Uses PEEKDATA/POKEDATA from now on, as when process_vm_readv is blocked (tests).
 pub fn use_ptrace_words() {
     VM_RW_WORKS.store(false, Ordering::Relaxed);

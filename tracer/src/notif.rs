@@ -33,8 +33,8 @@ use hashbrown::HashMap;
 use ptnix_syscalls::mapping::Mapping;
 use ptnix_syscalls::path::PATH_MAX;
 use ptnix_syscalls::procfs::{self, Owner};
-use ptnix_syscalls::resolve::{self, Kind, Outcome, Request};
-use ptnix_syscalls::table::{Class, Follow, Sys};
+use ptnix_syscalls::resolve::{self, Outcome, Request};
+use ptnix_syscalls::table::{Class, Sys};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
@@ -92,6 +92,7 @@ pub struct Supervisor {
 /// (pidfd_getfd, which spawn needs; CONTINUE is 5.5), ptnix not root (its answers are
 /// given with its own credentials), and process_vm_readv/writev allowed (a notified
 /// tracee is not in a ptrace stop, so the word-by-word fallback cannot reach it).
+/// Call after [`mem::probe_self`].
 pub fn usable() -> bool {
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } == 0 || !crate::kernel::at_least(5, 6) {
@@ -103,11 +104,7 @@ pub fn usable() -> bool {
     if !no_caps {
         return false;
     }
-    let probe = [7u8; 8];
-    let mut back = [0u8; 8];
-    // SAFETY: both ends of the copy are buffers of this process.
-    let pid = unsafe { libc::getpid() };
-    mem::read_direct(pid, probe.as_ptr() as u64, &mut back).is_ok() && back == probe && mem::write_direct(pid, back.as_mut_ptr() as u64, &probe).is_ok()
+    mem::vm_works()
 }
 
 impl Supervisor {
@@ -190,26 +187,25 @@ impl Supervisor {
         if path.is_empty() || !self.still_valid(n.id) {
             return Answer::Continue;
         }
-        let follow_last = match a.follow {
-            Follow::Always => true,
-            Follow::Never => false,
-            Follow::UnlessFlag { arg, mask } => n.args[arg as usize] & mask == 0,
-            _ => true,
-        };
+        // (No notified call takes open flags.)
+        let follow_last = a.follow.by_args(|i| n.args[usize::from(i)]).unwrap_or(true);
         let dirfd = a.dirfd.map(|i| n.args[i as usize] as i32).unwrap_or(libc::AT_FDCWD);
         let redirected = if follow_last { self.exe_redirect(tid, &path) } else { None };
         let req = Request { path: redirected.as_deref().unwrap_or(&path), follow_last, ..Request::default() };
-        if redirected.is_none() && self.lone_name_unchanged(tid, dirfd, req) {
-            return Answer::Continue;
+        if redirected.is_none() {
+            let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+            let mut fs = TraceeFs { tgid: tid, tid, cache: &mut self.cache, stats: &mut stats };
+            if hostfs::lone_name_unchanged(&self.mapping, &mut fs, dirfd, req) {
+                return Answer::Continue;
+            }
         }
         let cwd = if req.path[0] == b'/' {
             b"/".to_vec()
         } else {
-            let link = if dirfd == libc::AT_FDCWD { format!("/proc/{tid}/cwd") } else { format!("/proc/{tid}/fd/{dirfd}") };
-            match hostfs::readlink(link.as_bytes()) {
-                Ok(h) if h.first() == Some(&b'/') => self.mapping.to_guest(&h),
+            match hostfs::start_dir_host(tid, dirfd) {
+                Some(h) => self.mapping.to_guest(&h),
                 // A bad or non-directory dirfd: the kernel says EBADF/ENOTDIR itself.
-                _ => return Answer::Continue,
+                None => return Answer::Continue,
             }
         };
         let tgid = if req.path.starts_with(b"/proc") || cwd.starts_with(b"/proc") { tgid_of(tid) } else { tid };
@@ -233,24 +229,6 @@ impl Supervisor {
         Answer::Value(emulate(tid, sys, &n.args, &local, &|| id_valid(listener, n.id)))
     }
 
-    /// See `Engine::lone_name_unchanged`: a lone name resolves in the guest as on the
-    /// host unless it is a mount point's, or a symlink that is followed.
-    fn lone_name_unchanged(&mut self, tid: Pid, dirfd: i32, req: Request<'_>) -> bool {
-        let p = req.path;
-        if p == b"." || p == b".." || memchr::memchr(b'/', p).is_some() || self.mapping.mount_points().iter().any(|m| m.name == p) {
-            return false;
-        }
-        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
-        if !req.follow_last {
-            stats.lone_names += 1;
-            return true;
-        }
-        let mut via = if dirfd == libc::AT_FDCWD { format!("/proc/{tid}/cwd/") } else { format!("/proc/{tid}/fd/{dirfd}/") }.into_bytes();
-        via.extend_from_slice(p);
-        let mut fs = TraceeFs { tgid: tid, tid, cache: &mut self.cache, stats: &mut stats };
-        !matches!(resolve::HostFs::lstat(&mut fs, &via), Ok(Kind::Symlink | Kind::MagicLink))
-    }
-
     /// The program's guest path if `path` is the exe link of a process that ptnix
     /// started through its loader (the tracer's `exe_redirect`, without its check of an
     /// exec in progress).
@@ -263,23 +241,10 @@ impl Supervisor {
             Owner::Caller => tgid_of(tid),
             Owner::Pid(n) => tgid_of(n as Pid),
         };
-        let real = hostfs::readlink(format!("/proc/{owner}/exe").as_bytes()).ok()?;
-        let exes = self.exe.lock().ok()?;
-        // A child whose fork the tracer has not seen yet runs its parent's program.
-        let run = match exes.get(&owner) {
-            Some(r) => r.clone(),
-            None => exes.get(&(hostfs::proc_field(&format!("/proc/{owner}/status"), b"PPid:")? as Pid))?.clone(),
-        };
-        (run.loader == real).then_some(run.program)
+        crate::exec::recorded_run(&self.exe, owner).map(|(run, _)| run.program)
     }
 }
 
-/// A signal that comes while a tracee waits for the supervisor's answer interrupts
-/// the wait, and the call returns -ERESTARTSYS: after a handler installed without
-/// SA_RESTART the tracee would see EINTR, which no stat, access or getxattr returns
-/// natively (their lookups do not sleep interruptibly). At the signal-delivery stop,
-/// before the handler runs, ptnix makes it -ERESTARTNOINTR, which the kernel always
-/// restarts (arch/x86/kernel/signal.c, handle_signal).
 impl crate::engine::Engine {
     /// A tracee asks for a seccomp listener of its own, which the kernel refuses
     /// (EBUSY) while ptnix's filter has one: say once how to avoid it.
@@ -289,6 +254,12 @@ impl crate::engine::Engine {
         }
     }
 
+    /// A signal that comes while a tracee waits for the supervisor's answer interrupts
+    /// the wait, and the call returns -ERESTARTSYS: after a handler installed without
+    /// SA_RESTART the tracee would see EINTR, which no stat, access or getxattr returns
+    /// natively (their lookups do not sleep interruptibly). At the signal-delivery
+    /// stop, before the handler runs, ptnix makes it -ERESTARTNOINTR, which the kernel
+    /// always restarts (arch/x86/kernel/signal.c, handle_signal).
     pub(crate) fn keep_notified_call(&mut self, pid: Pid) {
         const ERESTARTSYS: u64 = -512i64 as u64;
         const ERESTARTNOINTR: u64 = -513i64 as u64;
@@ -308,7 +279,7 @@ fn id_valid(listener: i32, id: u64) -> bool {
 }
 
 fn tgid_of(tid: Pid) -> Pid {
-    hostfs::proc_field(&format!("/proc/{tid}/status"), b"Tgid:").map_or(tid, |n| n as Pid)
+    hostfs::proc_tgid(tid).unwrap_or(tid)
 }
 
 /// xattr(7): "XATTR_SIZE_MAX": the kernel reads and writes at most this much.
