@@ -41,6 +41,8 @@
 #define DIE(what) do { perror(what); exit(1); } while (0)
 
 static void pin(int cpu) {
+    if (cpu < 0)
+        return; /* unpinned */
     cpu_set_t s;
     CPU_ZERO(&s);
     CPU_SET(cpu, &s);
@@ -136,6 +138,9 @@ int main(int argc, char **argv) {
     }
     pin(argc > 5 ? atoi(argv[5]) : atoi(argv[4]));
     int l = recv_fd(sv[1]);
+    /* Linux 6.6: wake the caller, and the supervisor, on the waker's CPU. */
+    if (getenv("NOTIF_SYNC") && ioctl(l, _IOW('!', 4, __u64), 1UL))
+        DIE("NOTIF_SET_FLAGS");
     struct seccomp_notif_sizes sz;
     if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz))
         DIE("GET_NOTIF_SIZES");

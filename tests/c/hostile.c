@@ -21,7 +21,9 @@
  *                          stats FILE ("nodump OK" or its errno); then this process
  *                          stats FILE again ("after OK" or its errno)
  *   hostile listener       installs an allow-all seccomp filter with a listener of
- *                          its own: "listener OK" or its errno */
+ *                          its own: "listener OK" or its errno
+ *   hostile listener-probe the probe of that flag libseccomp makes (a null
+ *                          program, as Nix runs before each build): "probe EFAULT" */
 #include "common.h"
 #include <dirent.h>
 #include <fcntl.h>
@@ -259,9 +261,16 @@ static int listener(void) {
     return 0;
 }
 
+static int listener_probe(void) {
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) DIE("no_new_privs");
+    report("probe", syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, NULL));
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc >= 3 && !strcmp(argv[1], "nodump")) return nodump(argv[2]);
     if (argc >= 2 && !strcmp(argv[1], "listener")) return listener();
+    if (argc >= 2 && !strcmp(argv[1], "listener-probe")) return listener_probe();
     if (argc >= 4 && !strcmp(argv[1], "eintr")) return eintr(atoi(argv[2]), argv[3]);
     if (argc >= 3 && !strcmp(argv[1], "badptr")) return badptr(argv[2]);
     if (argc >= 4 && !strcmp(argv[1], "flip")) return flip(argv[2], atoi(argv[3]));

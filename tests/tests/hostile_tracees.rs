@@ -77,6 +77,16 @@ both_modes! {
         }
     }
 
+    /// libseccomp's probe of the listener flag (a null program) fails with EFAULT as
+    /// it does natively, and ptnix gives no hint for it: Nix makes it before every
+    /// build.
+    fn listener_probe_gets_no_hint(m: Mode) {
+        require!(Cc);
+        let fx = Fixture::new(m);
+        let out = fx.run(&[c_prog("hostile").as_os_str(), "listener-probe".as_ref()]).expect_stdout("probe EFAULT\n");
+        assert!(!out.stderr().contains("--no-notif"), "{}", out.stderr());
+    }
+
     /// A fork bomb, held to 150 forks (and by RLIMIT_NPROC), beside a shell that keeps
     /// looking up /nix paths: the shell finishes, the bomb reaches its bound, and
     /// ptnix exits when the last bomb process has.

@@ -182,8 +182,11 @@ impl Engine {
             Class::Affinity { set } => self.affinity_entry(pid, regs, set),
             Class::OwnFilter { arg0 } => {
                 // seccomp(SECCOMP_SET_MODE_FILTER, flags with NEW_LISTENER): the kernel
-                // allows one listener in a chain of filters, and ptnix's has it.
-                if self.notifying && arg0.is_none() && regs.rdi == 1 && regs.rsi & 8 != 0 {
+                // allows one listener in a chain of filters, and ptnix's has it. A null
+                // program is libseccomp's probe of the flag (seccomp_api_get, as Nix
+                // runs it before each build), which fails with EFAULT before the
+                // listener is looked at: no hint for that.
+                if self.notifying && arg0.is_none() && regs.rdi == 1 && regs.rsi & 8 != 0 && regs.rdx != 0 {
                     self.listener_refused();
                 }
                 if arg0.map_or(true, |v| regs.rdi as u32 == v) {

@@ -48,6 +48,9 @@ const NOTIF_RECV: libc::c_ulong = 0xc050_2100;
 const NOTIF_SEND: libc::c_ulong = 0xc018_2101;
 const NOTIF_ID_VALID: libc::c_ulong = 0x8008_2102;
 const FLAG_CONTINUE: u32 = 1;
+// SECCOMP_IOCTL_NOTIF_SET_FLAGS (_IOW('!', 4, __u64)) and its one flag, Linux 6.6.
+const NOTIF_SET_FLAGS: libc::c_ulong = 0x4008_2104;
+const FD_SYNC_WAKE_UP: u64 = 1;
 
 #[repr(C)]
 #[derive(Default)]
@@ -130,6 +133,7 @@ impl Supervisor {
 
     /// Answers notifications until ptnix exits (the thread is never joined).
     pub fn run(mut self) {
+        self.synchronous_wake_ups();
         loop {
             let mut n = Notif::default();
             // SAFETY: the kernel writes one struct seccomp_notif into `n`.
@@ -160,6 +164,29 @@ impl Supervisor {
             if let Ok(mut s) = self.stats.lock() {
                 s.tracer_time += t0.elapsed();
             }
+        }
+    }
+
+    /// Linux 6.6 ("seccomp: add the synchronous mode for seccomp_unotify"): with
+    /// SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP the kernel wakes the supervisor, and then the
+    /// caller, on the CPU of the thread that wakes it, as a direct hand-over. A
+    /// notification from a tracee on another CPU than the supervisor's then costs what
+    /// one on the same CPU does (`benches/probe/run`: 10 us, against 75 us without the
+    /// flag), provided the supervisor may run on the caller's CPU: it takes ptnix's
+    /// initial mask back instead of the tracer's one CPU. Older kernels refuse the
+    /// ioctl (EINVAL); the supervisor then stays with the tracer, and placement moves
+    /// tracees that stat often next to it.
+    fn synchronous_wake_ups(&mut self) {
+        let flags = FD_SYNC_WAKE_UP;
+        // SAFETY: the kernel reads nothing but the integer argument (passed by value).
+        let sync = unsafe { libc::ioctl(self.listener.as_raw_fd(), NOTIF_SET_FLAGS, flags) } == 0;
+        if sync {
+            if let Some(a) = &self.activity {
+                a.unpin_caller();
+            }
+        }
+        if let Some(l) = &mut self.log {
+            l.line(0, format_args!("notifications: synchronous wake-ups {}", if sync { "on" } else { "unavailable" }));
         }
     }
 
