@@ -93,7 +93,11 @@ pub fn run(quiet: bool, store: &Path) -> u8 {
         if p.seccomp {
             r.add(Level::Ok, "seccomp-bpf tracing works: only path syscalls stop");
             if ptnix_tracer::notifications_usable() {
-                r.add(Level::Ok, "seccomp user notifications work: the stat family is answered without stops");
+                if ptnix_tracer::kernel::at_least(5, 14) {
+                    r.add(Level::Ok, "seccomp user notifications work: the stat family and opens are answered without stops");
+                } else {
+                    r.add(Level::Ok, "seccomp user notifications work: the stat family is answered without stops (opens too from Linux 5.14)");
+                }
             } else {
                 r.add(Level::Warn, "seccomp user notifications are not used here (they need Linux 5.6, ptnix not running as root or with capabilities, and process_vm_readv): ptnix stops for the stat family too, which is slower");
             }

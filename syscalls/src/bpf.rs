@@ -63,12 +63,21 @@ const fn errno(e: i32) -> u32 {
     SECCOMP_RET_ERRNO | (e as u32 & 0xffff)
 }
 
+/// Open flags that keep an open from the supervisor (see `Sys::notified_open`):
+/// O_CREAT and __O_TMPFILE (O_TMPFILE without its O_DIRECTORY bit, which O_TMPFILE
+/// always carries) create a file; an O_PATH descriptor cannot be handed over
+/// (SECCOMP_IOCTL_NOTIF_ADDFD takes its source with fget(), which skips O_PATH
+/// files: EBADF).
+pub const OPEN_STOPS: u32 = libc::O_CREAT as u32 | 0o20_000_000 | libc::O_PATH as u32;
+
 /// What the filter does with one syscall number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Action {
     Trace,
     /// Ask the user-notification supervisor.
     Notify,
+    /// Ask the supervisor unless the argument has a bit of the mask set: then stop.
+    NotifyUnlessFlag { arg: u8, mask: u32 },
     /// Trace only when the 64-bit argument is not zero (a NULL out-pointer means
     /// there is nothing to rewrite).
     TraceIfArg(u8),
@@ -124,6 +133,12 @@ impl Action {
         match self {
             Action::Trace => out.push(ret(TRACE)),
             Action::Notify => out.push(ret(SECCOMP_RET_USER_NOTIF)),
+            Action::NotifyUnlessFlag { arg, mask } => {
+                out.push(stmt(BPF_LD_W_ABS, off_arg_lo(arg)));
+                out.push(jump(BPF_JSET_K, mask, 0, 1));
+                out.push(ret(TRACE));
+                out.push(ret(SECCOMP_RET_USER_NOTIF));
+            }
             Action::TraceIfArg(arg) => {
                 out.push(stmt(BPF_LD_W_ABS, off_arg_lo(arg)));
                 out.push(jump(BPF_JEQ_K, 0, 0, 2));
@@ -190,6 +205,10 @@ fn x86_64_entries(opt: Optional) -> Vec<(u32, Action)> {
                 Class::SockaddrOut { addr, .. } => Action::TraceIfArg(addr),
                 Class::OwnFilter { arg0: Some(v) } => Action::TraceIfArgIs(0, v),
                 _ if opt.user_notif && s.notified() => Action::Notify,
+                _ if opt.user_notif && opt.notify_open && s.notified_open().is_some() => {
+                    let arg = s.notified_open().unwrap_or(0);
+                    Action::NotifyUnlessFlag { arg, mask: OPEN_STOPS }
+                }
                 Class::Getdents(_) | Class::FdCopy(_) if opt.listing_fd_base != 0 => {
                     let base = opt.listing_fd_base;
                     Action::TraceIfAll(match s.class() {
@@ -408,6 +427,31 @@ mod tests {
                 assert_eq!(got, decide(s.nr(), AUDIT_ARCH_X86_64, [0; 6]), "{}", s.name());
             }
         }
+    }
+
+    #[test]
+    fn opens_that_create_nothing_go_to_the_supervisor() {
+        let f = build_filter_with(Optional { user_notif: true, notify_open: true, ..Optional::default() });
+        let d = |s: Sys, flags: u64| {
+            let mut args = [0u64; 6];
+            args[usize::from(s.notified_open().unwrap())] = flags;
+            evaluate(&f, &SeccompData { nr: s.nr(), arch: AUDIT_ARCH_X86_64, ip: 0, args })
+        };
+        for s in [Sys::open, Sys::openat] {
+            let (rd, cloexec, dir, path) = (libc::O_RDONLY, libc::O_CLOEXEC, libc::O_DIRECTORY, libc::O_PATH);
+            for flags in [rd, libc::O_RDWR | cloexec, dir | cloexec, libc::O_NOFOLLOW, libc::O_WRONLY | libc::O_TRUNC] {
+                assert_eq!(d(s, flags as u64), SECCOMP_RET_USER_NOTIF, "{} {flags:#o}", s.name());
+            }
+            for flags in [libc::O_CREAT, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, libc::O_TMPFILE | libc::O_RDWR, path | dir] {
+                assert_eq!(d(s, flags as u64), TRACE, "{} {flags:#o}", s.name());
+            }
+        }
+        // openat2 (flags in memory) and creat always stop; without notify_open, opens do.
+        assert_eq!(Sys::openat2.notified_open(), None);
+        assert_eq!(Sys::creat.notified_open(), None);
+        let plain = build_filter_with(Optional { user_notif: true, ..Optional::default() });
+        let data = SeccompData { nr: Sys::openat.nr(), arch: AUDIT_ARCH_X86_64, ip: 0, args: [0; 6] };
+        assert_eq!(evaluate(&plain, &data), TRACE);
     }
 
     #[test]

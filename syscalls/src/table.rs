@@ -139,6 +139,9 @@ pub struct Optional {
     /// The stat family goes to ptnix's seccomp user-notification supervisor instead
     /// of stopping the tracee (see [`Sys::notified`] and the tracer's `notif`).
     pub user_notif: bool,
+    /// Opens that create nothing go to the supervisor too (see
+    /// [`Sys::notified_open`]; Linux 5.14, which can answer with a descriptor).
+    pub notify_open: bool,
 }
 
 const fn p(dirfd: Option<u8>, path: u8, follow: Follow, names_entry: bool) -> PathArg {
@@ -356,6 +359,19 @@ impl Sys {
                 | Sys::listxattr
                 | Sys::llistxattr
         )
+    }
+
+    /// Opens the supervisor answers when [`Optional::notify_open`] is on, as the
+    /// flags argument: only those without O_CREAT and O_TMPFILE, which create
+    /// nothing (the file's mode would need the tracee's umask) and have no effect but
+    /// the descriptor they return, which the supervisor installs in the tracee
+    /// (SECCOMP_IOCTL_NOTIF_ADDFD), and without O_PATH, whose descriptors ADDFD
+    /// refuses (`bpf::OPEN_STOPS`). The others stop the tracee as before.
+    pub const fn notified_open(self) -> Option<u8> {
+        match self.class() {
+            Class::Paths(&[PathArg { follow: Follow::OpenFlags { arg }, .. }]) => Some(arg),
+            _ => None,
+        }
     }
 
     /// True when the filter must stop the tracee for this syscall (the rest are

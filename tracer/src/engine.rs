@@ -9,6 +9,7 @@ use crate::log::Logger;
 use crate::placement::{self, Placement};
 use crate::stats::Stats;
 use crate::{kernel, signals, standins};
+use std::sync::Arc;
 use std::time::Instant;
 use hashbrown::HashMap;
 use ptnix_syscalls::bpf;
@@ -105,6 +106,8 @@ pub struct Engine {
     /// The stat family goes to the notification supervisor (see `notif`).
     pub(crate) notifying: bool,
     pub(crate) listener_hint_given: bool,
+    /// Notified calls the supervisor hands over (see `escalate`).
+    escalations: Option<Arc<crate::escalate::Escalations>>,
     root: Pid,
     /// The command has exec'ed (until then the root process is ptnix's own child).
     root_started: bool,
@@ -121,8 +124,9 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     optional.placement = opts.pin && placement::worthwhile();
     optional.listing_fd_base = if opts.seccomp { crate::listingfd::base(&mapping) } else { 0 };
     let filter = opts.seccomp.then(|| bpf::build_filter_with(optional));
+    let notify_open = kernel::at_least(5, 14);
     let notifying = (opts.seccomp && opts.notif && crate::notif::usable())
-        .then(|| bpf::build_filter_with(Optional { user_notif: true, ..optional }));
+        .then(|| bpf::build_filter_with(Optional { user_notif: true, notify_open, ..optional }));
     if notifying.is_some() {
         // The supervisor reads tracees' memory with process_vm_readv, which Yama's
         // ptrace_scope 1 allows only in ptnix's descendants: an orphan (a daemon's
@@ -143,10 +147,14 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     let placement = if optional.placement { Placement::start() } else { None };
     let store_dir = mapping.to_host(b"/nix/store");
     let exe_of = crate::notif::ExeMap::default();
+    let escalations = (spawned.listener.is_some() && notify_open).then(|| Arc::new(crate::escalate::Escalations::new()));
     let notif_stats = spawned.listener.map(|listener| {
         let log = logger(opts.verbose, opts.log_file.as_ref().and_then(|f| f.try_clone().ok()));
         let activity = placement.as_ref().map(Placement::activity);
-        let sup = crate::notif::Supervisor::new(listener, mapping.clone(), exe_of.clone(), &store_dir, opts.stats, log, activity);
+        let mut sup = crate::notif::Supervisor::new(listener, mapping.clone(), exe_of.clone(), &store_dir, opts.stats, log, activity);
+        if let Some(esc) = &escalations {
+            sup = sup.with_opens(Arc::clone(esc), optional.listing_fd_base);
+        }
         let stats = sup.stats.clone();
         // Without the supervisor the tracee's first stat would wait for ever: that
         // is not started (a thread that cannot be made is an out-of-memory host).
@@ -172,6 +180,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         // The filter may have been refused (pure-ptrace mode): then every getdents stops.
         listing_base: if spawned.seccomp { optional.listing_fd_base } else { 0 },
         notifying: notif_stats.is_some(),
+        escalations,
         listener_hint_given: false,
         root: spawned.pid,
         root_started: false,
@@ -206,11 +215,23 @@ const STOP_SIGNALS: [i32; 4] = [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, lib
 
 impl Engine {
     fn event_loop(&mut self) -> Result<Outcome, RunError> {
+        let r = self.events();
+        if let Some(e) = &self.escalations {
+            e.close();
+        }
+        r
+    }
+
+    fn events(&mut self) -> Result<Outcome, RunError> {
         loop {
+            if self.escalations.as_ref().is_some_and(|e| e.pending()) {
+                self.interrupt_escalated();
+            }
             let w = ptrace::wait_any().map_err(RunError::Wait)?;
             let t0 = self.stats.enabled.then(Instant::now);
             match w {
                 Wait::NoChildren => break,
+                Wait::Interrupted => {}
                 Wait::Exited(pid, code) => self.gone(pid, Outcome::Exited(code)),
                 Wait::Signaled(pid, sig) => self.gone(pid, Outcome::Signaled(sig)),
                 Wait::Stopped(pid, status) => self.stopped(pid, status),
@@ -229,6 +250,9 @@ impl Engine {
     }
 
     fn gone(&mut self, pid: Pid, how: Outcome) {
+        if let Some(e) = &self.escalations {
+            e.set_pass(pid, false);
+        }
         if let Some(t) = self.tracees.remove(&pid) {
             if let Some(pl) = self.placement.as_mut() {
                 pl.gone(pid, &t.place);
@@ -264,7 +288,7 @@ impl Engine {
                 if let Some(pl) = self.placement.as_mut() {
                     pl.resumed(&mut t.place);
                 }
-                !self.seccomp || t.exit.is_some() || t.skip_entry_stop
+                !self.seccomp || t.exit.is_some() || t.skip_entry_stop || t.escalated || t.escalated_exit
             }
             None => !self.seccomp,
         };
@@ -291,7 +315,9 @@ impl Engine {
         }
         match event {
             libc::PTRACE_EVENT_SECCOMP => {
-                if self.tracees.get(&pid).is_some_and(|t| t.injecting) {
+                // An injected syscall, or one translated at its entry stop already (see
+                // `escalate`) that the filter stops as well.
+                if self.tracees.get(&pid).is_some_and(|t| t.injecting || t.escalated_exit) {
                     self.resume(pid, 0);
                 } else if self.seccomp && !self.foreign_trace(pid) {
                     self.entry_stop(pid);
@@ -342,7 +368,19 @@ impl Engine {
                 self.resume(pid, 0);
             }
             libc::PTRACE_EVENT_STOP => {
-                if !first && STOP_SIGNALS.contains(&sig) {
+                if sig == libc::SIGTRAP && self.tracees.get(&pid).is_some_and(|t| t.escalating) {
+                    // ptnix's PTRACE_INTERRUPT: the call restarts at an entry stop. No
+                    // signal handler may run before it is done: under a storm of
+                    // signals it would be notified, handed over and cut by the next
+                    // signal again and again (pending signals wait until its exit
+                    // stop; the calls handed over do not block, see `notifopen`).
+                    self.hold_signals(pid);
+                    if let Some(t) = self.tracees.get_mut(&pid) {
+                        t.escalating = false;
+                        t.escalated = true;
+                    }
+                    self.resume(pid, 0);
+                } else if !first && STOP_SIGNALS.contains(&sig) {
                     // Group-stop: stay stopped (job control works) but keep reporting.
                     let _ = ptrace::listen(pid);
                 } else {
@@ -361,6 +399,18 @@ impl Engine {
             }
             _ => self.resume(pid, 0),
         }
+    }
+
+    /// Makes the interrupts the supervisor asked for (see `escalate`).
+    fn interrupt_escalated(&mut self) {
+        let Some(esc) = self.escalations.clone() else { return };
+        esc.serve(|tid| {
+            let made = ptrace::interrupt(tid).is_ok();
+            if made {
+                self.tracees.entry(tid).or_default().escalating = true;
+            }
+            made
+        });
     }
 
     /// Processes the stop `pid` has already reported, if any, before ptnix answers
@@ -422,6 +472,28 @@ impl Engine {
     fn syscall_stop(&mut self, pid: Pid) {
         let t = self.tracees.entry(pid).or_default();
         if self.seccomp {
+            // The entry of a call the supervisor handed over (see `escalate`): translate
+            // it here; the supervisor lets its notification through.
+            if t.escalated {
+                t.escalated = false;
+                t.escalated_exit = true;
+                if let Some(e) = &self.escalations {
+                    e.set_pass(pid, true);
+                }
+                return self.entry_stop(pid);
+            }
+            if t.escalated_exit {
+                t.escalated_exit = false;
+                if let Some(e) = &self.escalations {
+                    e.set_pass(pid, false);
+                }
+                // Its signals were held from the interrupt to here: one let in
+                // earlier would cut the call's notification, and its handler's own
+                // notified call would take the pass.
+                let has_exit = t.exit.is_some();
+                self.release_signals(pid);
+                return if has_exit { self.exit_stop(pid) } else { self.resume(pid, 0) };
+            }
             // Only stops we asked for (exit work) arrive here.
             if t.skip_entry_stop {
                 t.skip_entry_stop = false;

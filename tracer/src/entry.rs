@@ -122,7 +122,11 @@ impl Engine {
         let _ = ptrace::set_regs(pid, regs);
         // In pure-ptrace mode the kernel overwrites rax with -ENOSYS for a skipped
         // syscall on some kernels; the exit stop sets the value for sure.
-        *exit = if self.seccomp && !self.old_seccomp_order { None } else { Some(ExitWork::Return(v)) };
+        // At the entry stop of a call taken over from the supervisor (see `escalate`)
+        // the filter has not run yet: the exit stop sets the value as in pure-ptrace
+        // mode.
+        let entry_stop = self.tracees.get(&pid).is_some_and(|t| t.escalated_exit);
+        *exit = if self.seccomp && !self.old_seccomp_order && !entry_stop { None } else { Some(ExitWork::Return(v)) };
     }
 
     fn classify(&mut self, pid: Pid, regs: &mut Regs) -> Verdict {
@@ -561,7 +565,7 @@ struct Rules {
 /// O_RDONLY, O_WRONLY, or O_RDWR" (0, 1, 2).
 const O_ACCMODE: u64 = libc::O_ACCMODE as u64;
 
-fn open_follows(flags: u64) -> bool {
+pub(crate) fn open_follows(flags: u64) -> bool {
     let f = flags as i32;
     f & libc::O_NOFOLLOW == 0 && f & (libc::O_CREAT | libc::O_EXCL) != (libc::O_CREAT | libc::O_EXCL)
 }

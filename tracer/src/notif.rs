@@ -26,6 +26,7 @@
 
 use crate::hostfs::{self, TraceeFs};
 use crate::mem;
+use crate::procfiles::SNAPSHOT_FILES;
 use crate::ptrace::Pid;
 use crate::stats::Stats;
 use crate::tracee::LoaderRun;
@@ -45,9 +46,11 @@ pub type ExeMap = Arc<Mutex<HashMap<Pid, LoaderRun>>>;
 // linux/seccomp.h. SECCOMP_IOCTL_NOTIF_ID_VALID as first defined (_IOR), which every
 // kernel since 5.0 accepts.
 const NOTIF_RECV: libc::c_ulong = 0xc050_2100;
-const NOTIF_SEND: libc::c_ulong = 0xc018_2101;
+pub(crate) const NOTIF_SEND: libc::c_ulong = 0xc018_2101;
 const NOTIF_ID_VALID: libc::c_ulong = 0x8008_2102;
 const FLAG_CONTINUE: u32 = 1;
+/// The kernel's "restart the call, signal or not" (include/linux/errno.h).
+const ERESTARTNOINTR: i32 = -513;
 // SECCOMP_IOCTL_NOTIF_SET_FLAGS (_IOW('!', 4, __u64)) and its one flag, Linux 6.6.
 const NOTIF_SET_FLAGS: libc::c_ulong = 0x4008_2104;
 const FD_SYNC_WAKE_UP: u64 = 1;
@@ -65,11 +68,11 @@ struct Notif {
 }
 
 #[repr(C)]
-struct Resp {
-    id: u64,
-    val: i64,
-    error: i32,
-    flags: u32,
+pub(crate) struct Resp {
+    pub id: u64,
+    pub val: i64,
+    pub error: i32,
+    pub flags: u32,
 }
 
 /// What the supervisor does with one call.
@@ -77,6 +80,10 @@ enum Answer {
     Continue,
     /// Return this (a value, or -errno) without running the call in the tracee.
     Value(i64),
+    /// Answered already (an open's descriptor, see `notifopen`).
+    Sent,
+    /// Have the tracer run it again under ptrace (see `escalate`).
+    Escalate,
 }
 
 /// What the supervisor needs, all of it its own but the exe records.
@@ -89,6 +96,9 @@ pub struct Supervisor {
     log: Option<crate::log::Logger>,
     /// Where CPU placement counts a notification as a stop.
     activity: Option<crate::placement::Activity>,
+    /// Opens are notified too (see `notifopen`): the tracer takes over those the
+    /// supervisor cannot answer, and the tracer's listing base says which are.
+    opens: Option<(Arc<crate::escalate::Escalations>, u32)>,
 }
 
 /// Whether this host lets ptnix answer the stat family itself: Linux 5.6
@@ -128,7 +138,14 @@ impl Supervisor {
             cache: crate::fscache::FsCache::new(store_dir),
             stats: Arc::new(Mutex::new(Stats::new(stats))),
             log,
+            opens: None,
         }
+    }
+
+    /// Answers opens too (see `notifopen`), handing the tracer those it cannot.
+    pub fn with_opens(mut self, escalations: Arc<crate::escalate::Escalations>, listing_base: u32) -> Supervisor {
+        self.opens = Some((escalations, listing_base));
+        self
     }
 
     /// Answers notifications until ptnix exits (the thread is never joined).
@@ -152,15 +169,30 @@ impl Supervisor {
             if let Some(a) = &self.activity {
                 a.noted(n.pid as Pid);
             }
-            let answer = self.answer(&n);
+            let answer = match &self.opens {
+                // The call was translated at a ptrace stop (see `escalate`).
+                Some((esc, _)) if esc.take_pass(n.pid as Pid) => Answer::Continue,
+                _ => self.answer(&n),
+            };
             let resp = match answer {
-                Answer::Continue => Resp { id: n.id, val: 0, error: 0, flags: FLAG_CONTINUE },
-                Answer::Value(v) if v < 0 => Resp { id: n.id, val: 0, error: v as i32, flags: 0 },
-                Answer::Value(v) => Resp { id: n.id, val: v, error: 0, flags: 0 },
+                Answer::Continue => Some(Resp { id: n.id, val: 0, error: 0, flags: FLAG_CONTINUE }),
+                Answer::Value(v) if v < 0 => Some(Resp { id: n.id, val: 0, error: v as i32, flags: 0 }),
+                Answer::Value(v) => Some(Resp { id: n.id, val: v, error: 0, flags: 0 }),
+                Answer::Sent => None,
+                Answer::Escalate => {
+                    if let Ok(mut s) = self.stats.lock() {
+                        s.escalated += 1;
+                    }
+                    let made = self.opens.as_ref().is_some_and(|(esc, _)| esc.interrupt(n.pid as Pid));
+                    // EIO: the caller is gone, or ptnix is ending; never untranslated.
+                    Some(Resp { id: n.id, val: 0, error: if made { ERESTARTNOINTR } else { -libc::EIO }, flags: 0 })
+                }
             };
             // SAFETY: the kernel reads one struct seccomp_notif_resp. ENOENT: the
             // caller was interrupted or died meanwhile, and will not see it.
-            unsafe { libc::ioctl(self.listener.as_raw_fd(), NOTIF_SEND, &resp as *const Resp) };
+            if let Some(resp) = resp {
+                unsafe { libc::ioctl(self.listener.as_raw_fd(), NOTIF_SEND, &resp as *const Resp) };
+            }
             if let Ok(mut s) = self.stats.lock() {
                 s.tracer_time += t0.elapsed();
             }
@@ -196,7 +228,10 @@ impl Supervisor {
 
     fn answer(&mut self, n: &Notif) -> Answer {
         let tid = n.pid as Pid;
-        let Some(sys) = Sys::from_nr(n.nr as u64).filter(|s| s.notified()) else { return Answer::Continue };
+        let Some(sys) = Sys::from_nr(n.nr as u64).filter(|s| s.notified() || (self.opens.is_some() && s.notified_open().is_some()))
+        else {
+            return Answer::Continue;
+        };
         let Class::Paths(&[a]) = sys.class() else { return Answer::Continue };
         if let Ok(mut s) = self.stats.lock() {
             *s.notified.entry(sys.name()).or_default() += 1;
@@ -214,12 +249,17 @@ impl Supervisor {
         if path.is_empty() || !self.still_valid(n.id) {
             return Answer::Continue;
         }
-        // (No notified call takes open flags.)
-        let follow_last = a.follow.by_args(|i| n.args[usize::from(i)]).unwrap_or(true);
+        let open_flags = sys.notified_open().map(|i| n.args[usize::from(i)]);
+        let follow_last = match open_flags {
+            Some(f) => crate::entry::open_follows(f),
+            None => a.follow.by_args(|i| n.args[usize::from(i)]).unwrap_or(true),
+        };
         let dirfd = a.dirfd.map(|i| n.args[i as usize] as i32).unwrap_or(libc::AT_FDCWD);
         let redirected = if follow_last { self.exe_redirect(tid, &path) } else { None };
         let req = Request { path: redirected.as_deref().unwrap_or(&path), follow_last, ..Request::default() };
-        if redirected.is_none() {
+        // As on the ptrace path: an open looks at the whole path where it may matter.
+        let plain = open_flags.is_none() || (!SNAPSHOT_FILES.contains(&&path[..]) && !self.mapping.may_name_listed_dir(&path));
+        if redirected.is_none() && plain {
             let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
             let mut fs = TraceeFs { tgid: tid, tid, cache: &mut self.cache, stats: &mut stats };
             if hostfs::lone_name_unchanged(&self.mapping, &mut fs, dirfd, req) {
@@ -240,6 +280,11 @@ impl Supervisor {
         stats.resolved += 1;
         let mut fs = TraceeFs { tgid, tid, cache: &mut self.cache, stats: &mut stats };
         let r = resolve::resolve(&self.mapping, &mut fs, &cwd, req);
+        if let (Some(flags), Some((_, base))) = (open_flags, &self.opens) {
+            if !matches!(r.outcome, Outcome::Error(_)) && crate::notifopen::needs_tracer(&self.mapping, *base, &r.guest, flags) {
+                return Answer::Escalate;
+            }
+        }
         let host = match (r.outcome, redirected.is_some()) {
             (Outcome::Error(e), _) => return Answer::Value(-i64::from(e)),
             (Outcome::Unchanged, false) => return Answer::Continue,
@@ -253,6 +298,12 @@ impl Supervisor {
             log.line(tid, format_args!("{}: {} -> {} (notification)", sys.name(), crate::log::quote(&path), crate::log::quote(&local)));
         }
         let listener = self.listener.as_raw_fd();
+        if let Some(flags) = open_flags {
+            return match crate::notifopen::open_host(listener, n.id, &local, flags, follow_last) {
+                crate::notifopen::Opened::Sent => Answer::Sent,
+                crate::notifopen::Opened::Error(e) => Answer::Value(-i64::from(e)),
+            };
+        }
         Answer::Value(emulate(tid, sys, &n.args, &local, &|| id_valid(listener, n.id)))
     }
 
@@ -291,7 +342,7 @@ impl crate::engine::Engine {
         const ERESTARTSYS: u64 = -512i64 as u64;
         const ERESTARTNOINTR: u64 = -513i64 as u64;
         let Ok(mut regs) = crate::ptrace::get_regs(pid) else { return };
-        if regs.rax == ERESTARTSYS && Sys::from_nr(regs.orig_rax).is_some_and(Sys::notified) {
+        if regs.rax == ERESTARTSYS && Sys::from_nr(regs.orig_rax).is_some_and(|s| s.notified() || s.notified_open().is_some()) {
             regs.rax = ERESTARTNOINTR;
             let _ = crate::ptrace::set_regs(pid, &regs);
         }
@@ -423,7 +474,7 @@ fn xattr(tid: Pid, dirfd: i32, c: &std::ffi::CStr, sys: Sys, args: &[u64; 6], va
 /// A directory descriptor and a name relative to it that reach `host` with every
 /// piece under PATH_MAX (the kernel refuses longer ones): the directories of a long
 /// path are opened piece by piece. The descriptor is held by the third element.
-fn short_path(host: &[u8]) -> Result<(i32, Vec<u8>, Option<OwnedFd>), i32> {
+pub(crate) fn short_path(host: &[u8]) -> Result<(i32, Vec<u8>, Option<OwnedFd>), i32> {
     let mut held: Option<OwnedFd> = None;
     let mut rest = host;
     while rest.len() >= PATH_MAX {

@@ -53,6 +53,13 @@ pub fn syscall(pid: Pid, sig: i32) -> Result<(), i32> {
     resume(libc::PTRACE_SYSCALL, pid, sig)
 }
 
+/// PTRACE_INTERRUPT (SEIZE only): a running or sleeping tracee reports a
+/// PTRACE_EVENT_STOP at its next return to user space (see `escalate`).
+pub fn interrupt(pid: Pid) -> Result<(), i32> {
+    // SAFETY: PTRACE_INTERRUPT takes no memory.
+    check(unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, pid, 0, 0) }).map(drop)
+}
+
 /// Leave a group-stop tracee stopped but let it report the next event (SEIZE only).
 pub fn listen(pid: Pid) -> Result<(), i32> {
     resume(libc::PTRACE_LISTEN, pid, 0)
@@ -122,6 +129,8 @@ pub enum Wait {
     Stopped(Pid, i32),
     /// No tracee left (ECHILD).
     NoChildren,
+    /// A signal to ptnix interrupted the wait (see `escalate`).
+    Interrupted,
 }
 
 /// A stop or death `pid` has already reported, without waiting for one.
@@ -129,36 +138,29 @@ pub fn wait_pid_nohang(pid: Pid) -> Option<Wait> {
     let mut status = 0;
     // SAFETY: waitpid writes the status int.
     let r = unsafe { libc::waitpid(pid, &mut status, libc::__WALL | libc::WNOHANG) };
-    if r <= 0 {
-        return None;
-    }
-    Some(if libc::WIFEXITED(status) {
-        Wait::Exited(r, libc::WEXITSTATUS(status))
+    (r > 0).then(|| decode(r, status))
+}
+
+fn decode(pid: Pid, status: i32) -> Wait {
+    if libc::WIFEXITED(status) {
+        Wait::Exited(pid, libc::WEXITSTATUS(status))
     } else if libc::WIFSIGNALED(status) {
-        Wait::Signaled(r, libc::WTERMSIG(status))
+        Wait::Signaled(pid, libc::WTERMSIG(status))
     } else {
-        Wait::Stopped(r, status)
-    })
+        Wait::Stopped(pid, status)
+    }
 }
 
 pub fn wait_any() -> Result<Wait, i32> {
     let mut status = 0;
-    loop {
-        // SAFETY: waitpid writes the status int.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
-        if pid == -1 {
-            match last_errno() {
-                libc::EINTR => continue,
-                libc::ECHILD => return Ok(Wait::NoChildren),
-                e => return Err(e),
-            }
-        }
-        return Ok(if libc::WIFEXITED(status) {
-            Wait::Exited(pid, libc::WEXITSTATUS(status))
-        } else if libc::WIFSIGNALED(status) {
-            Wait::Signaled(pid, libc::WTERMSIG(status))
-        } else {
-            Wait::Stopped(pid, status)
-        });
+    // SAFETY: waitpid writes the status int.
+    let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
+    if pid == -1 {
+        return match last_errno() {
+            libc::EINTR => Ok(Wait::Interrupted),
+            libc::ECHILD => Ok(Wait::NoChildren),
+            e => Err(e),
+        };
     }
+    Ok(decode(pid, status))
 }

@@ -104,13 +104,14 @@ fn child(argv: &[CString], filter: Option<Filters<'_>>, cwd: Option<&CString>, s
                     let mut prog = sock_filters(n);
                     let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_mut_ptr() };
                     // seccomp(2): SECCOMP_SET_MODE_FILTER = 1, SECCOMP_FILTER_FLAG_NEW_LISTENER
-                    // = 8, and since 5.19 SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 32: once
-                    // ptnix has received a call, only a fatal signal interrupts the wait
-                    // for its answer (before that, see `notif::keep_notified_call`).
-                    let mut l = libc::syscall(libc::SYS_seccomp, 1, 8 | 32, &fprog as *const libc::sock_fprog);
-                    if l < 0 {
-                        l = libc::syscall(libc::SYS_seccomp, 1, 8, &fprog as *const libc::sock_fprog);
-                    }
+                    // = 8. Not SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (5.19): with it only
+                    // SIGKILL ends a wait the supervisor has received, and a ptraced
+                    // task's other deadly signals are not made SIGKILL (kernel/signal.c,
+                    // complete_signal: `!p->ptrace`), so ^C could not end a reader
+                    // waiting in the open of a FIFO (see `notifopen`). A signal cuts any
+                    // wait instead, and the call is restarted after it (see
+                    // `notif::keep_notified_call`).
+                    let l = libc::syscall(libc::SYS_seccomp, 1, 8, &fprog as *const libc::sock_fprog);
                     if l >= 0 {
                         report[0] = b'N';
                         report[1..].copy_from_slice(&(l as i32).to_ne_bytes());

@@ -34,6 +34,8 @@ pub struct Stats {
     /// Directory checks answered from memory (immutable store objects, `fscache`).
     pub cache_hits: u64,
     pub tracer_time: Duration,
+    /// Notified calls handed to the tracer (see `escalate`).
+    pub escalated: u64,
     /// Time the supervisor spent answering notifications.
     pub notif_time: Duration,
     /// Moves of tracees to the tracer's CPU and back (None: placement is off).
@@ -60,6 +62,7 @@ impl Stats {
         self.plain_hits += other.plain_hits;
         self.plain_misses += other.plain_misses;
         self.cache_hits += other.cache_hits;
+        self.escalated += other.escalated;
         self.notif_time += other.tracer_time;
     }
 
@@ -84,6 +87,9 @@ impl Stats {
             let list: Vec<String> = by.iter().map(|(n, c)| format!("{n} {c}")).collect();
             let total: u64 = self.notified.values().sum();
             let _ = writeln!(s, "  user notifications, no stop: {total} ({})", list.join(", "));
+            if self.escalated > 0 {
+                let _ = writeln!(s, "  notified calls handed to the tracer: {}", self.escalated);
+            }
         }
         if self.entry_other > 0 {
             let _ = writeln!(s, "  entry stops of other syscalls (pure-ptrace mode): {}", self.entry_other);

@@ -100,6 +100,14 @@ pub struct Tracee {
     pub injecting: bool,
     /// Its signal mask while ptnix runs syscalls of its own in it (all blocked).
     pub held_sigmask: Option<u64>,
+    /// ptnix interrupted it to take over a notified call (see `escalate`): its
+    /// PTRACE_EVENT_STOP is to come.
+    pub escalating: bool,
+    /// Resumed with PTRACE_SYSCALL after that stop, its signals blocked: its next
+    /// entry stop, the call's restart, is handled as a seccomp stop.
+    pub escalated: bool,
+    /// Between that entry stop and its exit stop.
+    pub escalated_exit: bool,
     /// Its parent is known: the fork event that created it was processed (or it is
     /// the command itself). A child's first stops can come before that event.
     pub linked: bool,

@@ -1,0 +1,151 @@
+//! open and openat through the notification supervisor (Linux 5.14).
+//!
+//! The filter notifies only opens that create nothing (see `Sys::notified_open`).
+//! For a path with nothing to translate the kernel runs the open itself (CONTINUE).
+//! A translated one is opened by the supervisor, with the tracee's flags, and the
+//! descriptor is installed in the tracee as the call's result:
+//! seccomp_unotify(2), SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SEND (5.14):
+//! "add the file descriptor ... and then atomically send a response to the
+//! notification ... the return value of the ioctl is the number of the target file
+//! descriptor". The number is the lowest free one, as open's would be, and the
+//! tracee's RLIMIT_NOFILE applies. The tracee has ptnix's credentials (see `notif`),
+//! so permissions, O_TRUNC, O_NOATIME and the rest come out the same.
+//!
+//! What the supervisor leaves to the tracer (see `escalate`): opens whose result
+//! ptnix changes after the fact (a listed directory, a `/proc` snapshot). Neither
+//! blocks: the tracer holds the caller's signals meanwhile.
+//!
+//! The open of anything but a regular file or a directory (a FIFO, which waits for
+//! its other end; a device) runs on a thread of its own: one supervisor thread serves
+//! every tracee. If the caller is interrupted meanwhile, its call is restarted
+//! after the handler, or it dies; the thread's ADDFD then finds the notification
+//! gone, and its descriptor is closed.
+
+use crate::procfiles::SNAPSHOT_FILES;
+use crate::ptrace::last_errno;
+use ptnix_syscalls::mapping::Mapping;
+use ptnix_syscalls::procfs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+// linux/seccomp.h: SECCOMP_IOW(3, struct seccomp_notif_addfd).
+const NOTIF_ADDFD: libc::c_ulong = 0x4018_2103;
+const ADDFD_FLAG_SEND: u32 = 2;
+
+#[repr(C)]
+struct AddFd {
+    id: u64,
+    flags: u32,
+    srcfd: u32,
+    newfd: u32,
+    newfd_flags: u32,
+}
+
+/// How the supervisor answers an open of a translated path.
+pub(crate) enum Opened {
+    /// Already answered (with a descriptor, or the caller has gone).
+    Sent,
+    /// Answer this -errno.
+    Error(i32),
+}
+
+/// Whether an open of guest path `guest` needs the tracer (see the module doc):
+/// `listing_base` is the tracer's (0: every getdents stops, no descriptor moves).
+pub(crate) fn needs_tracer(mapping: &Mapping, listing_base: u32, guest: &[u8], flags: u64) -> bool {
+    let flags = flags as i32;
+    let lists = listing_base != 0 && flags & libc::O_PATH == 0 && mapping.lists_mount_points(guest);
+    let snapshot = flags & libc::O_ACCMODE == libc::O_RDONLY
+        && guest.starts_with(b"/proc/")
+        && procfs::parse(guest).is_some_and(|f| SNAPSHOT_FILES.contains(&f.file));
+    lists || snapshot
+}
+
+/// Opens host path `host` for notification `id` of `tid` and installs the descriptor.
+pub(crate) fn open_host(listener: i32, id: u64, host: &[u8], flags: u64, follow_last: bool) -> Opened {
+    let (dirfd, name, _held) = match crate::notif::short_path(host) {
+        Ok(x) => x,
+        Err(e) => return Opened::Error(e),
+    };
+    let Ok(c) = std::ffi::CString::new(name) else { return Opened::Error(libc::ENOENT) };
+    // SAFETY: an all-zero struct stat is valid; fstatat writes it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let nofollow = if follow_last { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+    // SAFETY: `c` is NUL-terminated; the kernel writes one struct stat.
+    if unsafe { libc::fstatat(dirfd, c.as_ptr(), &mut st, nofollow) } != 0 {
+        // What the open would say: the same lookup fails the same way.
+        return Opened::Error(last_errno());
+    }
+    let may_block = !matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFDIR | libc::S_IFLNK);
+    if may_block {
+        let (held, c) = (_held, c.clone());
+        let spawned = std::thread::Builder::new().name("ptnix-open".into()).spawn(move || {
+            let dirfd = held.as_ref().map_or(dirfd, |f| f.as_raw_fd());
+            if let Opened::Error(e) = open_and_send(listener, id, dirfd, &c, flags) {
+                send_error(listener, id, e);
+            }
+        });
+        return match spawned {
+            Ok(_) => Opened::Sent,
+            Err(_) => Opened::Error(libc::EAGAIN),
+        };
+    }
+    open_and_send(listener, id, dirfd, &c, flags)
+}
+
+/// Opens `c` (relative to `dirfd`) with the tracee's `flags` and installs the
+/// descriptor as the answer to notification `id`.
+fn open_and_send(listener: i32, id: u64, dirfd: i32, c: &std::ffi::CStr, flags: u64) -> Opened {    // ptnix's own copy is close-on-exec whatever the tracee asked (it is closed right
+    // after); the tracee's O_CLOEXEC goes with ADDFD.
+    let own = (flags as i32) | libc::O_CLOEXEC;
+    // SAFETY: `c` is NUL-terminated; no O_CREAT, so no mode is read.
+    let fd = unsafe { libc::openat(dirfd, c.as_ptr(), own) };
+    if fd < 0 {
+        return Opened::Error(last_errno());
+    }
+    // SAFETY: `fd` was just opened and is ours alone.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let add = AddFd {
+        id,
+        flags: ADDFD_FLAG_SEND,
+        srcfd: fd.as_raw_fd() as u32,
+        newfd: 0,
+        newfd_flags: if flags as i32 & libc::O_CLOEXEC != 0 { libc::O_CLOEXEC as u32 } else { 0 },
+    };
+    // SAFETY: the kernel reads one struct seccomp_notif_addfd.
+    if unsafe { libc::ioctl(listener, NOTIF_ADDFD, &add as *const AddFd) } >= 0 {
+        return Opened::Sent;
+    }
+    match last_errno() {
+        // The caller has gone (killed, or interrupted and to restart the call).
+        libc::ENOENT => Opened::Sent,
+        // EMFILE: the tracee's descriptor table is full, as its open would have found.
+        e => Opened::Error(e),
+    }
+}
+
+/// Answers notification `id` with -`e` (from a thread of its own).
+fn send_error(listener: i32, id: u64, e: i32) {
+    let resp = crate::notif::Resp { id, val: 0, error: -e, flags: 0 };
+    // SAFETY: the kernel reads one struct seccomp_notif_resp; ENOENT: the caller has
+    // gone and will not see it.
+    unsafe { libc::ioctl(listener, crate::notif::NOTIF_SEND, &resp as *const crate::notif::Resp) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listed_directories_and_snapshots_need_the_tracer() {
+        let m = Mapping::for_store(b"/home/u/root").unwrap();
+        let rd = libc::O_RDONLY as u64;
+        assert!(needs_tracer(&m, 512, b"/", rd | libc::O_DIRECTORY as u64));
+        assert!(!needs_tracer(&m, 0, b"/", rd), "every getdents stops: nothing to move");
+        assert!(!needs_tracer(&m, 512, b"/", libc::O_PATH as u64));
+        assert!(!needs_tracer(&m, 512, b"/nix/store", rd));
+        assert!(needs_tracer(&m, 512, b"/proc/self/cmdline", rd));
+        assert!(needs_tracer(&m, 512, b"/proc/12/maps", rd));
+        assert!(!needs_tracer(&m, 512, b"/proc/self/cmdline", libc::O_WRONLY as u64));
+        assert!(!needs_tracer(&m, 512, b"/proc/self/fd", rd));
+        assert!(!needs_tracer(&m, 512, b"/proc/cpuinfo", rd));
+    }
+}
