@@ -41,6 +41,21 @@ names = os.listdir(fd)
 print("nix" in names, names.count("nix"))
 "#;
 
+/// A FIFO opened under an alarm whose handler raises.
+const FIFO_TIMEOUT: &str = r#"
+import os, signal, sys
+class Timeout(Exception): pass
+def on_alarm(sig, frame): raise Timeout()
+os.mkfifo(sys.argv[1])
+signal.signal(signal.SIGALRM, on_alarm)
+signal.setitimer(signal.ITIMER_REAL, 0.3)
+try:
+    os.open(sys.argv[1], os.O_RDONLY)
+    print("opened")
+except Timeout:
+    print("timeout")
+"#;
+
 both_modes! {
     fn descriptors_are_the_kernels(m: Mode) {
         require!(Python3);
@@ -77,6 +92,15 @@ except OSError as e: print(e.errno)' 2>&1 || true";
                       cat /nix/var/p; wait; \
                       timeout -s INT 0.3 cat /nix/var/q; echo status $?";
         fx.sh(script).ok().expect_stdout("through\nstatus 124\n");
+    }
+
+    /// A handler without SA_RESTART (Python's) ends a FIFO open with EINTR, as
+    /// natively: the `alarm` pattern of a timeout around such an open works.
+    fn fifo_open_ends_with_eintr_for_a_timeout(m: Mode) {
+        require!(Python3);
+        let fx = Fixture::new(m);
+        fx.mkdirs(&fx.host("/nix/var"));
+        fx.py(FIFO_TIMEOUT, &["/nix/var/r"]).ok().expect_stdout("timeout\n");
     }
 
     fn root_opened_without_o_directory_lists_nix(m: Mode) {

@@ -107,7 +107,7 @@ pub struct Engine {
     pub(crate) notifying: bool,
     pub(crate) listener_hint_given: bool,
     /// Notified calls the supervisor hands over (see `escalate`).
-    escalations: Option<Arc<crate::escalate::Escalations>>,
+    pub(crate) escalations: Option<Arc<crate::escalate::Escalations>>,
     root: Pid,
     /// The command has exec'ed (until then the root process is ptnix's own child).
     root_started: bool,
@@ -251,7 +251,7 @@ impl Engine {
 
     fn gone(&mut self, pid: Pid, how: Outcome) {
         if let Some(e) = &self.escalations {
-            e.set_pass(pid, false);
+            e.forget(pid);
         }
         if let Some(t) = self.tracees.remove(&pid) {
             if let Some(pl) = self.placement.as_mut() {

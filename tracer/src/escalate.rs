@@ -47,6 +47,8 @@ struct State {
     pass: HashSet<Pid>,
     /// The tracer has stopped: no interrupt will be made.
     closed: bool,
+    /// Callers waiting in an open that may block (a FIFO's, see `notifopen`).
+    blocking: HashSet<Pid>,
 }
 
 pub struct Escalations {
@@ -133,5 +135,29 @@ impl Escalations {
     /// Supervisor: whether to let this call of `tid` through (once).
     pub fn take_pass(&self, tid: Pid) -> bool {
         self.lock().pass.remove(&tid)
+    }
+
+    /// Supervisor: `tid` waits in an open that may block, like a FIFO's: a signal may
+    /// end it with EINTR, as natively (see `notif::keep_notified_call`).
+    pub fn set_blocking(&self, tid: Pid, on: bool) {
+        let mut g = self.lock();
+        if on {
+            g.blocking.insert(tid);
+        } else {
+            g.blocking.remove(&tid);
+        }
+    }
+
+    /// Tracer, at a signal's delivery to `tid`: whether its notified call was such an
+    /// open (once).
+    pub fn take_blocking(&self, tid: Pid) -> bool {
+        self.lock().blocking.remove(&tid)
+    }
+
+    /// Tracer: `tid` is gone.
+    pub fn forget(&self, tid: Pid) {
+        let mut g = self.lock();
+        g.pass.remove(&tid);
+        g.blocking.remove(&tid);
     }
 }

@@ -88,7 +88,9 @@ enum Answer {
 
 /// What the supervisor needs, all of it its own but the exe records.
 pub struct Supervisor {
-    listener: OwnedFd,
+    /// Shared with the threads that open FIFOs (see `notifopen`), which may outlive
+    /// the supervisor's loop.
+    listener: Arc<OwnedFd>,
     mapping: Mapping,
     exe: ExeMap,
     cache: crate::fscache::FsCache,
@@ -132,7 +134,7 @@ impl Supervisor {
     ) -> Supervisor {
         Supervisor {
             activity,
-            listener,
+            listener: Arc::new(listener),
             mapping,
             exe,
             cache: crate::fscache::FsCache::new(store_dir),
@@ -246,7 +248,12 @@ impl Supervisor {
             Err(libc::EFAULT | libc::ENAMETOOLONG) => return Answer::Continue,
             Err(_) => return Answer::Value(-i64::from(libc::EFAULT)),
         };
-        if path.is_empty() || !self.still_valid(n.id) {
+        // The caller may have died and its tid gone to another process since the
+        // notification came: the path read may be that process's. An answer to a
+        // notification that no longer stands is refused, so nothing is checked here;
+        // what acts on the path (an open, a write of a result) checks it first
+        // (seccomp_unotify(2), "the supervisor should ... check ... the ID").
+        if path.is_empty() {
             return Answer::Continue;
         }
         let open_flags = sys.notified_open().map(|i| n.args[usize::from(i)]);
@@ -299,7 +306,12 @@ impl Supervisor {
         }
         let listener = self.listener.as_raw_fd();
         if let Some(flags) = open_flags {
-            return match crate::notifopen::open_host(listener, n.id, &local, flags, follow_last) {
+            // An open may truncate (O_TRUNC) or have other effects of its own.
+            if !self.still_valid(n.id) {
+                return Answer::Continue;
+            }
+            let Some((esc, _)) = &self.opens else { return Answer::Continue };
+            return match crate::notifopen::open_host(&self.listener, n.id, &local, flags, follow_last, esc, tid) {
                 crate::notifopen::Opened::Sent => Answer::Sent,
                 crate::notifopen::Opened::Error(e) => Answer::Value(-i64::from(e)),
             };
@@ -335,14 +347,22 @@ impl crate::engine::Engine {
     /// A signal that comes while a tracee waits for the supervisor's answer interrupts
     /// the wait, and the call returns -ERESTARTSYS: after a handler installed without
     /// SA_RESTART the tracee would see EINTR, which no stat, access or getxattr returns
-    /// natively (their lookups do not sleep interruptibly). At the signal-delivery
-    /// stop, before the handler runs, ptnix makes it -ERESTARTNOINTR, which the kernel
-    /// always restarts (arch/x86/kernel/signal.c, handle_signal).
+    /// natively (their lookups do not sleep interruptibly), nor an open of a file or
+    /// directory. At the signal-delivery stop, before the handler runs, ptnix makes it
+    /// -ERESTARTNOINTR, which the kernel always restarts (arch/x86/kernel/signal.c,
+    /// handle_signal). Not for an open that waits natively too, a FIFO's: there the
+    /// handler's SA_RESTART decides, as natively (`alarm` around such an open ends
+    /// it with EINTR).
     pub(crate) fn keep_notified_call(&mut self, pid: Pid) {
         const ERESTARTSYS: u64 = -512i64 as u64;
         const ERESTARTNOINTR: u64 = -513i64 as u64;
         let Ok(mut regs) = crate::ptrace::get_regs(pid) else { return };
-        if regs.rax == ERESTARTSYS && Sys::from_nr(regs.orig_rax).is_some_and(|s| s.notified() || s.notified_open().is_some()) {
+        if regs.rax != ERESTARTSYS {
+            return;
+        }
+        let Some(sys) = Sys::from_nr(regs.orig_rax) else { return };
+        let waits_natively = sys.notified_open().is_some() && self.escalations.as_ref().is_some_and(|e| e.take_blocking(pid));
+        if (sys.notified() || sys.notified_open().is_some()) && !waits_natively {
             regs.rax = ERESTARTNOINTR;
             let _ = crate::ptrace::set_regs(pid, &regs);
         }

@@ -22,7 +22,9 @@
 //! gone, and its descriptor is closed.
 
 use crate::procfiles::SNAPSHOT_FILES;
-use crate::ptrace::last_errno;
+use crate::escalate::Escalations;
+use crate::ptrace::{last_errno, Pid};
+use std::sync::Arc;
 use ptnix_syscalls::mapping::Mapping;
 use ptnix_syscalls::procfs;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -60,7 +62,8 @@ pub(crate) fn needs_tracer(mapping: &Mapping, listing_base: u32, guest: &[u8], f
 }
 
 /// Opens host path `host` for notification `id` of `tid` and installs the descriptor.
-pub(crate) fn open_host(listener: i32, id: u64, host: &[u8], flags: u64, follow_last: bool) -> Opened {
+pub(crate) fn open_host(shared: &Arc<OwnedFd>, id: u64, host: &[u8], flags: u64, follow_last: bool, esc: &Arc<Escalations>, tid: Pid) -> Opened {
+    let listener = shared.as_raw_fd();
     let (dirfd, name, _held) = match crate::notif::short_path(host) {
         Ok(x) => x,
         Err(e) => return Opened::Error(e),
@@ -76,30 +79,47 @@ pub(crate) fn open_host(listener: i32, id: u64, host: &[u8], flags: u64, follow_
     }
     let may_block = !matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFDIR | libc::S_IFLNK);
     if may_block {
-        let (held, c) = (_held, c.clone());
+        // Marked before the thread may answer: a signal that ends the wait finds it.
+        esc.set_blocking(tid, true);
+        let (held, c, mine, shared) = (_held, c.clone(), Arc::clone(esc), Arc::clone(shared));
         let spawned = std::thread::Builder::new().name("ptnix-open".into()).spawn(move || {
             let dirfd = held.as_ref().map_or(dirfd, |f| f.as_raw_fd());
-            if let Opened::Error(e) = open_and_send(listener, id, dirfd, &c, flags) {
-                send_error(listener, id, e);
+            let (esc, listener) = (mine, shared.as_raw_fd());
+            match open_and_send(listener, id, dirfd, &c, flags) {
+                // Answered: no signal will find the caller in this wait.
+                Ok(true) => esc.set_blocking(tid, false),
+                // Cut by a signal (the tracer takes the mark at its delivery), or dead.
+                Ok(false) => {}
+                Err(e) => {
+                    esc.set_blocking(tid, false);
+                    send_error(listener, id, e);
+                }
             }
         });
         return match spawned {
             Ok(_) => Opened::Sent,
-            Err(_) => Opened::Error(libc::EAGAIN),
+            Err(_) => {
+                esc.set_blocking(tid, false);
+                Opened::Error(libc::EAGAIN)
+            }
         };
     }
-    open_and_send(listener, id, dirfd, &c, flags)
+    match open_and_send(listener, id, dirfd, &c, flags) {
+        Ok(_) => Opened::Sent,
+        Err(e) => Opened::Error(e),
+    }
 }
 
 /// Opens `c` (relative to `dirfd`) with the tracee's `flags` and installs the
-/// descriptor as the answer to notification `id`.
-fn open_and_send(listener: i32, id: u64, dirfd: i32, c: &std::ffi::CStr, flags: u64) -> Opened {    // ptnix's own copy is close-on-exec whatever the tracee asked (it is closed right
+/// descriptor as the answer to notification `id`: true when installed, false when
+/// the caller has gone (killed, or interrupted and to restart the call).
+fn open_and_send(listener: i32, id: u64, dirfd: i32, c: &std::ffi::CStr, flags: u64) -> Result<bool, i32> {    // ptnix's own copy is close-on-exec whatever the tracee asked (it is closed right
     // after); the tracee's O_CLOEXEC goes with ADDFD.
     let own = (flags as i32) | libc::O_CLOEXEC;
     // SAFETY: `c` is NUL-terminated; no O_CREAT, so no mode is read.
     let fd = unsafe { libc::openat(dirfd, c.as_ptr(), own) };
     if fd < 0 {
-        return Opened::Error(last_errno());
+        return Err(last_errno());
     }
     // SAFETY: `fd` was just opened and is ours alone.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -112,13 +132,12 @@ fn open_and_send(listener: i32, id: u64, dirfd: i32, c: &std::ffi::CStr, flags: 
     };
     // SAFETY: the kernel reads one struct seccomp_notif_addfd.
     if unsafe { libc::ioctl(listener, NOTIF_ADDFD, &add as *const AddFd) } >= 0 {
-        return Opened::Sent;
+        return Ok(true);
     }
     match last_errno() {
-        // The caller has gone (killed, or interrupted and to restart the call).
-        libc::ENOENT => Opened::Sent,
+        libc::ENOENT => Ok(false),
         // EMFILE: the tracee's descriptor table is full, as its open would have found.
-        e => Opened::Error(e),
+        e => Err(e),
     }
 }
 
