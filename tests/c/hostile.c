@@ -13,10 +13,15 @@
  *                          PTRACE_SEIZE of a child
  *   hostile threads N FILE N threads each stat FILE, then all wait at one barrier
  *                          until every one has
- *   hostile eintr N FILE   N rounds of stat, access and getxattr of FILE under a
- *                          SIGALRM every 100 us whose handler is installed without
- *                          SA_RESTART: none of them may fail (natively their lookups
- *                          are not interrupted). Prints "eintr alarms>0 FAILS"
+ *   hostile eintr N FILE   N rounds of stat, access, getxattr and open of FILE under
+ *                          a SIGALRM every 100 us whose handler is installed without
+ *                          SA_RESTART: none of them may fail (natively their lookups,
+ *                          and the open of a file, are not interrupted). Prints
+ *                          "eintr alarms>0 FAILS"
+ *   hostile maskstorm DIR  opens DIR for 2 s while a child sends SIGUSR1 every
+ *                          0.7-1 ms, whose handler (SA_RESTART) busies 0.3 ms; after
+ *                          each open SIGUSR1 must not be blocked. Prints "maskstorm
+ *                          handlers>0 H blocked B errors E"
  *   hostile nodump FILE    a child makes itself non-dumpable (as ssh-agent does) and
  *                          stats FILE ("nodump OK" or its errno); then this process
  *                          stats FILE again ("after OK" or its errno)
@@ -232,10 +237,67 @@ static int eintr(int n, const char *file) {
         if (access(file, R_OK) != 0) fails++, fprintf(stderr, "access: %s\n", errname(errno));
         if (syscall(SYS_getxattr, file, "user.none", v, sizeof v) >= 0 || errno == EINTR)
             fails++, fprintf(stderr, "getxattr: %s\n", errname(errno));
+        int fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) fails++, fprintf(stderr, "open: %s\n", errname(errno));
+        else close(fd);
     }
     struct itimerval off = {{0, 0}, {0, 0}};
     setitimer(ITIMER_REAL, &off, NULL);
     printf("eintr alarms>0 %d fails %d\n", alarms_seen > 0, fails);
+    return 0;
+}
+
+static volatile long usr1_seen;
+
+static double mono(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static void on_usr1(int sig) {
+    (void)sig;
+    usr1_seen++;
+    double t = mono();
+    while (mono() - t < 0.0003) {
+    }
+}
+
+/* A handler that runs while ptnix hands an open over to its tracer must not leave
+ * the tracee's signal mask changed. */
+static int maskstorm(const char *dir) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &sa, NULL);
+    pid_t me = getpid(), c = fork();
+    if (c == 0) {
+        for (unsigned r = 1;; r = r * 1103515245 + 12345) {
+            if (kill(me, SIGUSR1)) _exit(0);
+            struct timespec ts = {0, 700000 + (r >> 8) % 300000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    long blocked = 0, errors = 0;
+    double t0 = mono();
+    while (mono() - t0 < 2) {
+        int fd = open(dir, O_RDONLY | O_DIRECTORY);
+        if (fd < 0) errors++, fprintf(stderr, "open: %s\n", errname(errno));
+        else close(fd);
+        sigset_t cur;
+        sigprocmask(SIG_BLOCK, NULL, &cur);
+        if (sigismember(&cur, SIGUSR1)) {
+            blocked++;
+            sigset_t u;
+            sigemptyset(&u);
+            sigaddset(&u, SIGUSR1);
+            sigprocmask(SIG_UNBLOCK, &u, NULL);
+        }
+    }
+    kill(c, SIGKILL);
+    waitpid(c, NULL, 0);
+    printf("maskstorm handlers>0 %d blocked %ld errors %ld\n", usr1_seen > 0, blocked, errors);
     return 0;
 }
 
@@ -270,6 +332,7 @@ static int listener_probe(void) {
 int main(int argc, char **argv) {
     if (argc >= 3 && !strcmp(argv[1], "nodump")) return nodump(argv[2]);
     if (argc >= 2 && !strcmp(argv[1], "listener")) return listener();
+    if (argc >= 3 && !strcmp(argv[1], "maskstorm")) return maskstorm(argv[2]);
     if (argc >= 2 && !strcmp(argv[1], "listener-probe")) return listener_probe();
     if (argc >= 4 && !strcmp(argv[1], "eintr")) return eintr(atoi(argv[2]), argv[3]);
     if (argc >= 3 && !strcmp(argv[1], "badptr")) return badptr(argv[2]);

@@ -40,8 +40,8 @@ both_modes! {
 
     /// Signals whose handler has no SA_RESTART, 10,000 a second, while a program
     /// stats, accesses and reads an xattr of a /nix path: natively these lookups are
-    /// never interrupted, and under ptnix (a ptrace stop, or a seccomp notification
-    /// wait, which a signal does interrupt) they are not either.
+    /// never interrupted, nor is the open of a file, and under ptnix (a ptrace stop, or
+    /// a seccomp notification wait, which a signal does interrupt) they are not either.
     fn lookups_are_not_interrupted_by_signals(m: Mode) {
         require!(Cc);
         let fx = Fixture::new(m);
@@ -50,6 +50,16 @@ both_modes! {
         let n = if m.seccomp() { "20000" } else { "3000" };
         fx.run(&[prog.as_os_str(), "eintr".as_ref(), n.as_ref(), "/nix/store/f".as_ref()])
             .expect_stdout("eintr alarms>0 1 fails 0\n");
+    }
+
+    /// Signals whose handler runs while ptnix hands an open of `/` (a directory whose
+    /// listing changes) over to its tracer: the handler's signal mask must not stay
+    /// in place after it returns, nor any open fail.
+    fn signal_mask_survives_handed_over_opens(m: Mode) {
+        require!(Cc);
+        let fx = Fixture::new(m);
+        fx.run(&[c_prog("hostile").as_os_str(), "maskstorm".as_ref(), "/".as_ref()])
+            .expect_stdout("maskstorm handlers>0 1 blocked 0 errors 0\n");
     }
 
     /// A process that makes itself non-dumpable (as ssh-agent and gpg-agent do) cannot

@@ -41,16 +41,18 @@ names = os.listdir(fd)
 print("nix" in names, names.count("nix"))
 "#;
 
-/// A FIFO opened under an alarm whose handler raises.
+/// A FIFO opened (for reading, or for writing as a shell's `>` does) under an alarm
+/// whose handler raises.
 const FIFO_TIMEOUT: &str = r#"
 import os, signal, sys
 class Timeout(Exception): pass
 def on_alarm(sig, frame): raise Timeout()
 os.mkfifo(sys.argv[1])
 signal.signal(signal.SIGALRM, on_alarm)
+flags = os.O_RDONLY if sys.argv[2] == "r" else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 signal.setitimer(signal.ITIMER_REAL, 0.3)
 try:
-    os.open(sys.argv[1], os.O_RDONLY)
+    os.open(sys.argv[1], flags)
     print("opened")
 except Timeout:
     print("timeout")
@@ -95,12 +97,17 @@ except OSError as e: print(e.errno)' 2>&1 || true";
     }
 
     /// A handler without SA_RESTART (Python's) ends a FIFO open with EINTR, as
-    /// natively: the `alarm` pattern of a timeout around such an open works.
+    /// natively: the `alarm` pattern of a timeout around such an open works, below
+    /// /nix (ptnix's thread waits) and on the host (the kernel waits, after ptnix let
+    /// the call through).
     fn fifo_open_ends_with_eintr_for_a_timeout(m: Mode) {
         require!(Python3);
         let fx = Fixture::new(m);
         fx.mkdirs(&fx.host("/nix/var"));
-        fx.py(FIFO_TIMEOUT, &["/nix/var/r"]).ok().expect_stdout("timeout\n");
+        let host = fx.work.join("fifo-host");
+        for (path, how) in [("/nix/var/r", "r"), ("/nix/var/w", "w"), (host.to_str().unwrap(), "r")] {
+            fx.py(FIFO_TIMEOUT, &[path, how]).ok().expect_stdout("timeout\n");
+        }
     }
 
     fn root_opened_without_o_directory_lists_nix(m: Mode) {

@@ -368,16 +368,19 @@ impl Engine {
                 self.resume(pid, 0);
             }
             libc::PTRACE_EVENT_STOP => {
-                if sig == libc::SIGTRAP && self.tracees.get(&pid).is_some_and(|t| t.escalating) {
+                let escalating = self.tracees.get_mut(&pid).and_then(|t| t.escalating.take());
+                if let (libc::SIGTRAP, Some(ip)) = (sig, escalating) {
                     // ptnix's PTRACE_INTERRUPT: the call restarts at an entry stop. No
                     // signal handler may run before it is done: under a storm of
                     // signals it would be notified, handed over and cut by the next
                     // signal again and again (pending signals wait until its exit
                     // stop; the calls handed over do not block, see `notifopen`).
-                    self.hold_signals(pid);
-                    if let Some(t) = self.tracees.get_mut(&pid) {
-                        t.escalating = false;
-                        t.escalated = true;
+                    // Unless a handler runs already (see `escalate`).
+                    if crate::escalate::restarting(pid, ip) {
+                        self.hold_signals(pid);
+                        if let Some(t) = self.tracees.get_mut(&pid) {
+                            t.escalated = true;
+                        }
                     }
                     self.resume(pid, 0);
                 } else if !first && STOP_SIGNALS.contains(&sig) {
@@ -404,10 +407,10 @@ impl Engine {
     /// Makes the interrupts the supervisor asked for (see `escalate`).
     fn interrupt_escalated(&mut self) {
         let Some(esc) = self.escalations.clone() else { return };
-        esc.serve(|tid| {
+        esc.serve(|tid, ip| {
             let made = ptrace::interrupt(tid).is_ok();
             if made {
-                self.tracees.entry(tid).or_default().escalating = true;
+                self.tracees.entry(tid).or_default().escalating = Some(ip);
             }
             made
         });
@@ -430,6 +433,12 @@ impl Engine {
     fn exec_event(&mut self, pid: Pid) {
         let former = ptrace::event_msg(pid).map(|m| m as Pid).unwrap_or(pid);
         if former != pid {
+            // The old leader died without an exit of its own, and the exec'ing thread
+            // runs a new program: nothing handed over stands for either tid.
+            if let Some(e) = &self.escalations {
+                e.forget(former);
+                e.forget(pid);
+            }
             // The exec'ing thread's state (its pending exe) moves to the leader's tid.
             let moved = self.tracees.remove(&former);
             if let Some(m) = moved {

@@ -292,7 +292,7 @@ impl Engine {
         hostfs::start_dir_host(pid, fd).map(|h| self.mapping.to_guest(&h))
     }
 
-    fn resolve(&mut self, pid: Pid, regs: &Regs, dirfd: Option<u8>, req: Request<'_>) -> resolve::Resolution {
+    pub(crate) fn resolve(&mut self, pid: Pid, regs: &Regs, dirfd: Option<u8>, req: Request<'_>) -> resolve::Resolution {
         let cwd = if req.path.first() == Some(&b'/') || req.path.is_empty() {
             b"/".to_vec()
         } else {

@@ -20,9 +20,12 @@
 //!    Its filter then notifies the supervisor again, which lets it run (`pass`), and
 //!    the exit stop does the exit work.
 //!
-//! If a signal handler runs first (a signal came meanwhile), its first syscall takes
-//! step 3 instead, which is harmless: any syscall may be translated at a ptrace stop.
-//! The call itself is restarted after the handler and notified again.
+//! The interrupt's stop comes at the caller's next return to user space, which is
+//! the call's own only if no signal cut the wait first (a handler may be running by
+//! then): the tracer takes it over only if the registers show that call about to be
+//! restarted (its number, -ERESTART*, and the notification's instruction pointer).
+//! Otherwise it lets the tracee go on, and the call, restarted after the handler, is
+//! notified and handed over again.
 
 use crate::ptrace::Pid;
 use hashbrown::{HashMap, HashSet};
@@ -38,8 +41,9 @@ fn kick_signal() -> i32 {
 
 #[derive(Default)]
 struct State {
-    /// Callers waiting for their interrupt.
-    queue: Vec<Pid>,
+    /// Callers waiting for their interrupt, with the address after their syscall
+    /// instruction (the notification's `instruction_pointer`).
+    queue: Vec<(Pid, u64)>,
     /// Whether each interrupt was made (the caller is a tracee and still there).
     done: HashMap<Pid, bool>,
     /// Callers whose next notification the supervisor lets through: the call was
@@ -47,8 +51,6 @@ struct State {
     pass: HashSet<Pid>,
     /// The tracer has stopped: no interrupt will be made.
     closed: bool,
-    /// Callers waiting in an open that may block (a FIFO's, see `notifopen`).
-    blocking: HashSet<Pid>,
 }
 
 pub struct Escalations {
@@ -80,9 +82,9 @@ impl Escalations {
 
     /// Supervisor: has the tracer interrupt `tid`, and waits until it has. False when
     /// it could not (`tid` is gone, or ptnix is ending).
-    pub fn interrupt(&self, tid: Pid) -> bool {
+    pub fn interrupt(&self, tid: Pid, ip: u64) -> bool {
         let mut g = self.lock();
-        g.queue.push(tid);
+        g.queue.push((tid, ip));
         self.pending.store(true, Ordering::Release);
         loop {
             if let Some(ok) = g.done.remove(&tid) {
@@ -104,14 +106,14 @@ impl Escalations {
         self.pending.load(Ordering::Acquire)
     }
 
-    /// Tracer: makes the asked-for interrupts with `interrupt(tid) -> made`.
-    pub fn serve(&self, mut interrupt: impl FnMut(Pid) -> bool) {
+    /// Tracer: makes the asked-for interrupts with `interrupt(tid, ip) -> made`.
+    pub fn serve(&self, mut interrupt: impl FnMut(Pid, u64) -> bool) {
         self.pending.store(false, Ordering::Release);
         let queue = std::mem::take(&mut self.lock().queue);
         if queue.is_empty() {
             return;
         }
-        let done: Vec<(Pid, bool)> = queue.into_iter().map(|t| (t, interrupt(t))).collect();
+        let done: Vec<(Pid, bool)> = queue.into_iter().map(|(t, ip)| (t, interrupt(t, ip))).collect();
         self.lock().done.extend(done);
         self.answered.notify_all();
     }
@@ -137,27 +139,22 @@ impl Escalations {
         self.lock().pass.remove(&tid)
     }
 
-    /// Supervisor: `tid` waits in an open that may block, like a FIFO's: a signal may
-    /// end it with EINTR, as natively (see `notif::keep_notified_call`).
-    pub fn set_blocking(&self, tid: Pid, on: bool) {
-        let mut g = self.lock();
-        if on {
-            g.blocking.insert(tid);
-        } else {
-            g.blocking.remove(&tid);
-        }
-    }
-
-    /// Tracer, at a signal's delivery to `tid`: whether its notified call was such an
-    /// open (once).
-    pub fn take_blocking(&self, tid: Pid) -> bool {
-        self.lock().blocking.remove(&tid)
-    }
-
     /// Tracer: `tid` is gone.
     pub fn forget(&self, tid: Pid) {
         let mut g = self.lock();
         g.pass.remove(&tid);
-        g.blocking.remove(&tid);
     }
+}
+
+/// At the interrupt's stop: whether `tid` is about to restart the notified open made
+/// at `ip` (arch/x86/kernel/signal.c restarts a call that returned -ERESTARTSYS or
+/// -ERESTARTNOINTR when no handler runs, from the same instruction).
+pub fn restarting(tid: Pid, ip: u64) -> bool {
+    const ERESTARTSYS: u64 = -512i64 as u64;
+    const ERESTARTNOINTR: u64 = -513i64 as u64;
+    crate::ptrace::get_regs(tid).is_ok_and(|r| {
+        r.rip == ip
+            && matches!(r.rax, ERESTARTSYS | ERESTARTNOINTR)
+            && ptnix_syscalls::table::Sys::from_nr(r.orig_rax).is_some_and(|s| s.notified_open().is_some())
+    })
 }

@@ -26,6 +26,7 @@
 
 use crate::hostfs::{self, TraceeFs};
 use crate::mem;
+use std::os::unix::ffi::OsStrExt;
 use crate::procfiles::SNAPSHOT_FILES;
 use crate::ptrace::Pid;
 use crate::stats::Stats;
@@ -185,7 +186,7 @@ impl Supervisor {
                     if let Ok(mut s) = self.stats.lock() {
                         s.escalated += 1;
                     }
-                    let made = self.opens.as_ref().is_some_and(|(esc, _)| esc.interrupt(n.pid as Pid));
+                    let made = self.opens.as_ref().is_some_and(|(esc, _)| esc.interrupt(n.pid as Pid, n.ip));
                     // EIO: the caller is gone, or ptnix is ending; never untranslated.
                     Some(Resp { id: n.id, val: 0, error: if made { ERESTARTNOINTR } else { -libc::EIO }, flags: 0 })
                 }
@@ -310,10 +311,10 @@ impl Supervisor {
             if !self.still_valid(n.id) {
                 return Answer::Continue;
             }
-            let Some((esc, _)) = &self.opens else { return Answer::Continue };
-            return match crate::notifopen::open_host(&self.listener, n.id, &local, flags, follow_last, esc, tid) {
+            return match crate::notifopen::open_host(&self.listener, n.id, &local, flags, follow_last) {
                 crate::notifopen::Opened::Sent => Answer::Sent,
                 crate::notifopen::Opened::Error(e) => Answer::Value(-i64::from(e)),
+                crate::notifopen::Opened::Escalate => Answer::Escalate,
             };
         }
         Answer::Value(emulate(tid, sys, &n.args, &local, &|| id_valid(listener, n.id)))
@@ -350,9 +351,10 @@ impl crate::engine::Engine {
     /// natively (their lookups do not sleep interruptibly), nor an open of a file or
     /// directory. At the signal-delivery stop, before the handler runs, ptnix makes it
     /// -ERESTARTNOINTR, which the kernel always restarts (arch/x86/kernel/signal.c,
-    /// handle_signal). Not for an open that waits natively too, a FIFO's: there the
-    /// handler's SA_RESTART decides, as natively (`alarm` around such an open ends
-    /// it with EINTR).
+    /// handle_signal). Not for the open of a FIFO (on the host or below /nix), which
+    /// waits natively too: the kernel may have run that open (after CONTINUE) and been
+    /// cut in it, or ptnix's thread waits in it; there the handler's SA_RESTART
+    /// decides, as natively (`alarm` around such an open ends it with EINTR).
     pub(crate) fn keep_notified_call(&mut self, pid: Pid) {
         const ERESTARTSYS: u64 = -512i64 as u64;
         const ERESTARTNOINTR: u64 = -513i64 as u64;
@@ -361,11 +363,39 @@ impl crate::engine::Engine {
             return;
         }
         let Some(sys) = Sys::from_nr(regs.orig_rax) else { return };
-        let waits_natively = sys.notified_open().is_some() && self.escalations.as_ref().is_some_and(|e| e.take_blocking(pid));
+        let waits_natively = sys.notified_open().is_some() && self.open_may_wait(pid, &regs, sys);
         if (sys.notified() || sys.notified_open().is_some()) && !waits_natively {
             regs.rax = ERESTARTNOINTR;
             let _ = crate::ptrace::set_regs(pid, &regs);
         }
+    }
+}
+
+impl crate::engine::Engine {
+    /// At a signal's delivery to `pid`, stopped in an open (`sys`): whether it opens a
+    /// FIFO, whose open waits natively (see `keep_notified_call`).
+    fn open_may_wait(&mut self, pid: Pid, regs: &crate::ptrace::Regs, sys: Sys) -> bool {
+        let (Class::Paths(&[a]), Some(fi)) = (sys.class(), sys.notified_open()) else { return false };
+        let ptr = crate::regs::arg(regs, a.path);
+        let Ok(path) = self.path_arg(pid, regs, a.path, ptr) else { return false };
+        if path.is_empty() {
+            return false;
+        }
+        let follow_last = crate::entry::open_follows(crate::regs::arg(regs, fi));
+        let r = self.resolve(pid, regs, a.dirfd, Request { path: &path, follow_last, ..Request::default() });
+        let host = match r.outcome {
+            Outcome::Host(h) => h,
+            Outcome::Unchanged if !r.guest.is_empty() => self.mapping.to_host(&r.guest),
+            _ => return false,
+        };
+        // The tracee's own /proc/self, not ptnix's.
+        let tgid = self.tgid(pid);
+        let fs = TraceeFs { tgid, tid: pid, cache: &mut self.cache, stats: &mut self.stats };
+        let local = fs.local(&host);
+        let local = std::ffi::OsStr::from_bytes(&local);
+        let meta = if follow_last { std::fs::metadata(local) } else { std::fs::symlink_metadata(local) };
+        // (Devices are left out: /dev/null is one, and its open never waits.)
+        meta.is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()))
     }
 }
 

@@ -17,13 +17,15 @@
 //!
 //! The open of anything but a regular file or a directory (a FIFO, which waits for
 //! its other end; a device) runs on a thread of its own: one supervisor thread serves
-//! every tracee. If the caller is interrupted meanwhile, its call is restarted
-//! after the handler, or it dies; the thread's ADDFD then finds the notification
-//! gone, and its descriptor is closed.
+//! every tracee. If the caller is interrupted meanwhile, its call fails with EINTR
+//! or is restarted, as natively, or it dies; the thread's open goes on until the
+//! other end comes, its ADDFD then finds the notification gone, and its descriptor
+//! is closed. At most 32 such threads wait at once; past that the tracer opens it,
+//! holding the caller's signals (only SIGKILL ends that wait).
 
 use crate::procfiles::SNAPSHOT_FILES;
-use crate::escalate::Escalations;
-use crate::ptrace::{last_errno, Pid};
+use crate::ptrace::last_errno;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use ptnix_syscalls::mapping::Mapping;
 use ptnix_syscalls::procfs;
@@ -48,7 +50,13 @@ pub(crate) enum Opened {
     Sent,
     /// Answer this -errno.
     Error(i32),
+    /// Hand the call to the tracer.
+    Escalate,
 }
+
+/// Threads waiting in opens that may block, and how many there may be.
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+const MAX_WAITING: usize = 32;
 
 /// Whether an open of guest path `guest` needs the tracer (see the module doc):
 /// `listing_base` is the tracer's (0: every getdents stops, no descriptor moves).
@@ -62,7 +70,7 @@ pub(crate) fn needs_tracer(mapping: &Mapping, listing_base: u32, guest: &[u8], f
 }
 
 /// Opens host path `host` for notification `id` of `tid` and installs the descriptor.
-pub(crate) fn open_host(shared: &Arc<OwnedFd>, id: u64, host: &[u8], flags: u64, follow_last: bool, esc: &Arc<Escalations>, tid: Pid) -> Opened {
+pub(crate) fn open_host(shared: &Arc<OwnedFd>, id: u64, host: &[u8], flags: u64, follow_last: bool) -> Opened {
     let listener = shared.as_raw_fd();
     let (dirfd, name, _held) = match crate::notif::short_path(host) {
         Ok(x) => x,
@@ -79,28 +87,26 @@ pub(crate) fn open_host(shared: &Arc<OwnedFd>, id: u64, host: &[u8], flags: u64,
     }
     let may_block = !matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFDIR | libc::S_IFLNK);
     if may_block {
-        // Marked before the thread may answer: a signal that ends the wait finds it.
-        esc.set_blocking(tid, true);
-        let (held, c, mine, shared) = (_held, c.clone(), Arc::clone(esc), Arc::clone(shared));
+        // Bounded: a caller that a signal cuts and that tries again leaves a thread
+        // waiting until the other end opens.
+        if WAITING.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+            WAITING.fetch_sub(1, Ordering::AcqRel);
+            return Opened::Escalate;
+        }
+        let (held, c, shared) = (_held, c.clone(), Arc::clone(shared));
         let spawned = std::thread::Builder::new().name("ptnix-open".into()).spawn(move || {
             let dirfd = held.as_ref().map_or(dirfd, |f| f.as_raw_fd());
-            let (esc, listener) = (mine, shared.as_raw_fd());
-            match open_and_send(listener, id, dirfd, &c, flags) {
-                // Answered: no signal will find the caller in this wait.
-                Ok(true) => esc.set_blocking(tid, false),
-                // Cut by a signal (the tracer takes the mark at its delivery), or dead.
-                Ok(false) => {}
-                Err(e) => {
-                    esc.set_blocking(tid, false);
-                    send_error(listener, id, e);
-                }
+            let listener = shared.as_raw_fd();
+            if let Err(e) = open_and_send(listener, id, dirfd, &c, flags) {
+                send_error(listener, id, e);
             }
+            WAITING.fetch_sub(1, Ordering::AcqRel);
         });
         return match spawned {
             Ok(_) => Opened::Sent,
             Err(_) => {
-                esc.set_blocking(tid, false);
-                Opened::Error(libc::EAGAIN)
+                WAITING.fetch_sub(1, Ordering::AcqRel);
+                Opened::Escalate
             }
         };
     }
@@ -135,7 +141,9 @@ fn open_and_send(listener: i32, id: u64, dirfd: i32, c: &std::ffi::CStr, flags: 
         return Ok(true);
     }
     match last_errno() {
-        libc::ENOENT => Ok(false),
+        // ESRCH: the caller was interrupted while the descriptor was on its way
+        // (kernel/seccomp.c, seccomp_do_user_notification).
+        libc::ENOENT | libc::ESRCH => Ok(false),
         // EMFILE: the tracee's descriptor table is full, as its open would have found.
         e => Err(e),
     }

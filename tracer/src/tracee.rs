@@ -100,9 +100,9 @@ pub struct Tracee {
     pub injecting: bool,
     /// Its signal mask while ptnix runs syscalls of its own in it (all blocked).
     pub held_sigmask: Option<u64>,
-    /// ptnix interrupted it to take over a notified call (see `escalate`): its
-    /// PTRACE_EVENT_STOP is to come.
-    pub escalating: bool,
+    /// ptnix interrupted it to take over the notified call made at this address (see
+    /// `escalate`): its PTRACE_EVENT_STOP is to come.
+    pub escalating: Option<u64>,
     /// Resumed with PTRACE_SYSCALL after that stop, its signals blocked: its next
     /// entry stop, the call's restart, is handled as a seccomp stop.
     pub escalated: bool,
