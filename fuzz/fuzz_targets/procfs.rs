@@ -1,11 +1,15 @@
 //! The /proc names and contents ptnix rewrites: a tracee controls its task name
 //! (prctl PR_SET_NAME) and its argument strings, so `stat`, `status`, `comm` and
-//! `cmdline` can hold any bytes.
+//! `cmdline` can hold any bytes (and `status` gives ptnix the umask of tracees that
+//! create files, see `umask`).
 #![no_main]
-use ptnix_syscalls::procfs::{comm_of, parse, program_cmdline, rename_task};
+use ptnix_syscalls::procfs::{comm_of, parse, program_cmdline, rename_task, umask};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let _ = parse(data);
+    if let Some(m) = umask(data) {
+        assert!(m <= 0o7777);
+    }
     let mut parts = data.splitn(3, |&b| b == 0xff);
     let (old, new, text) = (parts.next().unwrap_or(b""), parts.next().unwrap_or(b""), parts.next().unwrap_or(b""));
     let new = comm_of(new);

@@ -63,12 +63,10 @@ const fn errno(e: i32) -> u32 {
     SECCOMP_RET_ERRNO | (e as u32 & 0xffff)
 }
 
-/// Open flags that keep an open from the supervisor (see `Sys::notified_open`):
-/// O_CREAT and __O_TMPFILE (O_TMPFILE without its O_DIRECTORY bit, which O_TMPFILE
-/// always carries) create a file; an O_PATH descriptor cannot be handed over
-/// (SECCOMP_IOCTL_NOTIF_ADDFD takes its source with fget(), which skips O_PATH
-/// files: EBADF).
-pub const OPEN_STOPS: u32 = libc::O_CREAT as u32 | 0o20_000_000 | libc::O_PATH as u32;
+/// Open flags that keep an open from the supervisor (see `Sys::notified_open`): an
+/// O_PATH descriptor cannot be handed over (SECCOMP_IOCTL_NOTIF_ADDFD takes its
+/// source with fget(), which skips O_PATH files: EBADF).
+pub const OPEN_STOPS: u32 = libc::O_PATH as u32;
 
 /// What the filter does with one syscall number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -371,7 +369,7 @@ mod tests {
         for &s in Sys::ALL {
             let got = decide(s.nr(), AUDIT_ARCH_X86_64, [0; 6]);
             match s.class() {
-                Class::IdQuery { .. } | Class::Uname | Class::Affinity { .. } | Class::FdCopy(_) | Class::FdFetch => {
+                Class::IdQuery { .. } | Class::Uname | Class::Affinity { .. } | Class::FdCopy(_) | Class::FdFetch | Class::Umask => {
                     assert_eq!(got, SECCOMP_RET_ALLOW, "{}", s.name())
                 }
                 Class::Deny(e) => assert_eq!(got, errno(e), "{}", s.name()),
@@ -439,19 +437,24 @@ mod tests {
         };
         for s in [Sys::open, Sys::openat] {
             let (rd, cloexec, dir, path) = (libc::O_RDONLY, libc::O_CLOEXEC, libc::O_DIRECTORY, libc::O_PATH);
-            for flags in [rd, libc::O_RDWR | cloexec, dir | cloexec, libc::O_NOFOLLOW, libc::O_WRONLY | libc::O_TRUNC] {
+            let creat = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY;
+            for flags in [rd, libc::O_RDWR | cloexec, dir | cloexec, libc::O_NOFOLLOW, libc::O_WRONLY | libc::O_TRUNC, creat, libc::O_TMPFILE | libc::O_RDWR] {
                 assert_eq!(d(s, flags as u64), SECCOMP_RET_USER_NOTIF, "{} {flags:#o}", s.name());
             }
-            for flags in [libc::O_CREAT, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY, libc::O_TMPFILE | libc::O_RDWR, path | dir] {
+            for flags in [path, path | dir, path | libc::O_NOFOLLOW] {
                 assert_eq!(d(s, flags as u64), TRACE, "{} {flags:#o}", s.name());
             }
         }
-        // openat2 (flags in memory) and creat always stop; without notify_open, opens do.
+        // openat2 (flags in memory) and creat always stop; without notify_open, opens do,
+        // and umask (which the supervisor must follow only for its opens) does not.
         assert_eq!(Sys::openat2.notified_open(), None);
         assert_eq!(Sys::creat.notified_open(), None);
+        let umask = SeccompData { nr: Sys::umask.nr(), arch: AUDIT_ARCH_X86_64, ip: 0, args: [0; 6] };
+        assert_eq!(evaluate(&f, &umask), TRACE);
         let plain = build_filter_with(Optional { user_notif: true, ..Optional::default() });
         let data = SeccompData { nr: Sys::openat.nr(), arch: AUDIT_ARCH_X86_64, ip: 0, args: [0; 6] };
         assert_eq!(evaluate(&plain, &data), TRACE);
+        assert_eq!(evaluate(&plain, &umask), SECCOMP_RET_ALLOW);
     }
 
     #[test]

@@ -92,6 +92,20 @@ pub fn rename_task(file: &[u8], text: &[u8], old: &[u8], new: &[u8]) -> Option<V
     }
 }
 
+/// The umask in a `/proc/PID/status` text ("Umask:\t0022", Linux 4.7). The task
+/// name on the first line is the tracee's to choose, but the kernel escapes a newline
+/// in it (`\n`): the first line that starts with "Umask:" is the kernel's.
+pub fn umask(status: &[u8]) -> Option<u32> {
+    let at = memchr::memmem::find(status, b"\nUmask:\t")? + 8;
+    let digits = &status[at..];
+    let end = memchr::memchr(b'\n', digits).unwrap_or(digits.len());
+    let digits = &digits[..end];
+    if digits.is_empty() || digits.len() > 4 || !digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
+        return None;
+    }
+    Some(digits.iter().fold(0, |m, d| m * 8 + u32::from(d - b'0')))
+}
+
 /// `stat` or `status` of a process that reads its own: a snapshot taken while ptrace
 /// held it stopped says `t` ("tracing stop"), where the process reading the live file
 /// sees itself running (`R`). Other files are returned as they are.
@@ -137,6 +151,16 @@ pub fn program_cmdline(cmdline: &[u8], loader_argv: &[Vec<u8>]) -> Option<Vec<u8
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn umask_is_read_from_its_own_line() {
+        assert_eq!(umask(b"Name:\tsh\nUmask:\t0022\nState:\tS\n"), Some(0o22));
+        assert_eq!(umask(b"Name:\tx\nUmask:\t0777\n"), Some(0o777));
+        // A task name cannot hold a newline (the kernel writes `\n`).
+        assert_eq!(umask(b"Name:\tUmask:\t0000\\n\nUmask:\t0077\n"), Some(0o77));
+        assert_eq!(umask(b"Name:\tx\nState:\tS\n"), None);
+        assert_eq!(umask(b"Name:\tx\nUmask:\t0089\n"), None);
+    }
 
     #[test]
     fn proc_names() {

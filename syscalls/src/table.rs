@@ -96,6 +96,10 @@ pub enum Class {
     /// getuid and friends: answered with 0 under `proot -0` (fake root), else not
     /// traced at all. `triple`: getres[ug]id, which write three ids through pointers.
     IdQuery { triple: bool },
+    /// umask: stopped only while opens go to the notification supervisor, which
+    /// creates files with the tracee's umask and must learn of a new one (at the
+    /// exit stop).
+    Umask,
     /// uname: the release field is rewritten under `proot -k RELEASE`, else not traced.
     Uname,
     /// sched_getaffinity/sched_setaffinity(tid, len, mask): traced while ptnix moves
@@ -333,6 +337,8 @@ syscalls! {
     // --- CPU placement (see Class::Affinity) ---
     sched_setaffinity = 203 => Affinity { set: true };
     sched_getaffinity = 204 => Affinity { set: false };
+    // --- the umask of created files (see Class::Umask) ---
+    umask = 95 => Umask;
     // --- filters of the tracee's own (see Class::OwnFilter) ---
     seccomp = 317 => OwnFilter { arg0: None };
     prctl = 157 => OwnFilter { arg0: Some(libc::PR_SET_SECCOMP as u32) };
@@ -362,11 +368,11 @@ impl Sys {
     }
 
     /// Opens the supervisor answers when [`Optional::notify_open`] is on, as the
-    /// flags argument: only those without O_CREAT and O_TMPFILE, which create
-    /// nothing (the file's mode would need the tracee's umask) and have no effect but
-    /// the descriptor they return, which the supervisor installs in the tracee
-    /// (SECCOMP_IOCTL_NOTIF_ADDFD), and without O_PATH, whose descriptors ADDFD
-    /// refuses (`bpf::OPEN_STOPS`). The others stop the tracee as before.
+    /// flags argument: their only effects are the file they may create (with the
+    /// tracee's credentials and umask, which the supervisor takes on) and the
+    /// descriptor they return, which the supervisor installs in the tracee
+    /// (SECCOMP_IOCTL_NOTIF_ADDFD). Not with O_PATH, whose descriptors ADDFD refuses
+    /// (`bpf::OPEN_STOPS`): those stop the tracee as before.
     pub const fn notified_open(self) -> Option<u8> {
         match self.class() {
             Class::Paths(&[PathArg { follow: Follow::OpenFlags { arg }, .. }]) => Some(arg),
@@ -390,6 +396,7 @@ impl Sys {
             Class::Uname => opt.uname,
             Class::Affinity { .. } => opt.placement,
             Class::FdCopy(_) | Class::FdFetch => opt.listing_fd_base != 0,
+            Class::Umask => opt.user_notif && opt.notify_open,
             _ => true,
         }
     }

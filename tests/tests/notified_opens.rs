@@ -110,6 +110,21 @@ except OSError as e: print(e.errno)' 2>&1 || true";
         }
     }
 
+    /// Files created below /nix get the creating process's umask, also after it
+    /// changes it, and O_EXCL, O_TMPFILE and a dangling symlink behave as natively.
+    fn created_files_get_the_umask(m: Mode) {
+        require!(Python3);
+        let fx = Fixture::new(m);
+        let script = "umask 077; echo x > /nix/a; umask 022; echo y > /nix/b; \
+                      python3 -c 'import os; os.umask(0o027); os.close(os.open(\"/nix/c\", os.O_CREAT | os.O_WRONLY, 0o666))'; \
+                      stat -c %a /nix/a /nix/b /nix/c; \
+                      (set -C; echo z > /nix/a) 2>/dev/null || echo exists; \
+                      ln -s /nix/target /nix/link; echo t > /nix/link; cat /nix/target; \
+                      mkdir /nix/d; python3 -c 'import os, stat; os.umask(0o022); fd = os.open(\"/nix/d\", os.O_TMPFILE | os.O_WRONLY, 0o666); print(oct(stat.S_IMODE(os.fstat(fd).st_mode)))'";
+        fx.sh(script).ok().expect_stdout("600\n644\n640\nexists\nt\n0o644\n");
+        assert_eq!(fx.read_string(&fx.host("/nix/target")), "t\n");
+    }
+
     fn root_opened_without_o_directory_lists_nix(m: Mode) {
         require!(Python3);
         let fx = Fixture::new(m);

@@ -108,6 +108,8 @@ pub struct Engine {
     pub(crate) listener_hint_given: bool,
     /// Notified calls the supervisor hands over (see `escalate`).
     pub(crate) escalations: Option<Arc<crate::escalate::Escalations>>,
+    /// Tracees' umasks as the supervisor knows them (see `notifopen`).
+    pub(crate) umasks: Option<Arc<crate::notifopen::Umasks>>,
     root: Pid,
     /// The command has exec'ed (until then the root process is ptnix's own child).
     root_started: bool,
@@ -148,12 +150,13 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     let store_dir = mapping.to_host(b"/nix/store");
     let exe_of = crate::notif::ExeMap::default();
     let escalations = (spawned.listener.is_some() && notify_open).then(|| Arc::new(crate::escalate::Escalations::new()));
+    let umasks = escalations.as_ref().map(|_| Arc::new(crate::notifopen::Umasks::default()));
     let notif_stats = spawned.listener.map(|listener| {
         let log = logger(opts.verbose, opts.log_file.as_ref().and_then(|f| f.try_clone().ok()));
         let activity = placement.as_ref().map(Placement::activity);
         let mut sup = crate::notif::Supervisor::new(listener, mapping.clone(), exe_of.clone(), &store_dir, opts.stats, log, activity);
-        if let Some(esc) = &escalations {
-            sup = sup.with_opens(Arc::clone(esc), optional.listing_fd_base);
+        if let (Some(esc), Some(u)) = (&escalations, &umasks) {
+            sup = sup.with_opens(Arc::clone(esc), optional.listing_fd_base, Arc::clone(u));
         }
         let stats = sup.stats.clone();
         // Without the supervisor the tracee's first stat would wait for ever: that
@@ -181,6 +184,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         listing_base: if spawned.seccomp { optional.listing_fd_base } else { 0 },
         notifying: notif_stats.is_some(),
         escalations,
+        umasks,
         listener_hint_given: false,
         root: spawned.pid,
         root_started: false,
@@ -252,6 +256,9 @@ impl Engine {
     fn gone(&mut self, pid: Pid, how: Outcome) {
         if let Some(e) = &self.escalations {
             e.forget(pid);
+        }
+        if let Some(u) = &self.umasks {
+            u.forget(pid);
         }
         if let Some(t) = self.tracees.remove(&pid) {
             if let Some(pl) = self.placement.as_mut() {
@@ -438,6 +445,9 @@ impl Engine {
             if let Some(e) = &self.escalations {
                 e.forget(former);
                 e.forget(pid);
+            }
+            if let Some(u) = &self.umasks {
+                u.forget(former);
             }
             // The exec'ing thread's state (its pending exe) moves to the leader's tid.
             let moved = self.tracees.remove(&former);

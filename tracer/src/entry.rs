@@ -178,6 +178,10 @@ impl Engine {
                 Verdict::Return(0)
             }
             Class::IdQuery { .. } => Verdict::Pass,
+            Class::Umask => {
+                self.set_exit(pid, ExitWork::UmaskSet);
+                Verdict::Pass
+            }
             Class::Uname if self.launcher.release.is_some() => {
                 self.set_exit(pid, ExitWork::Uname(regs.rdi));
                 Verdict::Pass

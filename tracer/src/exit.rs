@@ -38,6 +38,14 @@ impl Engine {
                         }
                         None
                     }
+                    ExitWork::UmaskSet => {
+                        // Every thread sharing its fs (threads, CLONE_FS children) has
+                        // it now: forget all, umask calls are rare.
+                        if let Some(u) = &self.umasks {
+                            u.clear();
+                        }
+                        None
+                    }
                     ExitWork::Unlink(p) => {
                         if let Ok(c) = std::ffi::CString::new(p) {
                             // SAFETY: unlink of a valid C string.

@@ -50,6 +50,8 @@ const NOTIF_RECV: libc::c_ulong = 0xc050_2100;
 pub(crate) const NOTIF_SEND: libc::c_ulong = 0xc018_2101;
 const NOTIF_ID_VALID: libc::c_ulong = 0x8008_2102;
 const FLAG_CONTINUE: u32 = 1;
+/// __O_TMPFILE: O_TMPFILE without its O_DIRECTORY bit.
+const O_TMPFILE_BIT: i32 = 0o20_000_000;
 /// The kernel's "restart the call, signal or not" (include/linux/errno.h).
 const ERESTARTNOINTR: i32 = -513;
 // SECCOMP_IOCTL_NOTIF_SET_FLAGS (_IOW('!', 4, __u64)) and its one flag, Linux 6.6.
@@ -102,6 +104,9 @@ pub struct Supervisor {
     /// Opens are notified too (see `notifopen`): the tracer takes over those the
     /// supervisor cannot answer, and the tracer's listing base says which are.
     opens: Option<(Arc<crate::escalate::Escalations>, u32)>,
+    /// Tracees' umasks, for the files it creates (shared with the tracer, which sees
+    /// umask calls); None when this thread could not get an fs of its own.
+    umasks: Option<Arc<crate::notifopen::Umasks>>,
 }
 
 /// Whether this host lets ptnix answer the stat family itself: Linux 5.6
@@ -142,18 +147,27 @@ impl Supervisor {
             stats: Arc::new(Mutex::new(Stats::new(stats))),
             log,
             opens: None,
+            umasks: None,
         }
     }
 
     /// Answers opens too (see `notifopen`), handing the tracer those it cannot.
-    pub fn with_opens(mut self, escalations: Arc<crate::escalate::Escalations>, listing_base: u32) -> Supervisor {
+    pub fn with_opens(mut self, escalations: Arc<crate::escalate::Escalations>, listing_base: u32, umasks: Arc<crate::notifopen::Umasks>) -> Supervisor {
         self.opens = Some((escalations, listing_base));
+        self.umasks = Some(umasks);
         self
     }
 
     /// Answers notifications until ptnix exits (the thread is never joined).
     pub fn run(mut self) {
         self.synchronous_wake_ups();
+        // An fs of this thread's own, whose umask it may set to a tracee's for the
+        // files it creates (unshare(2): CLONE_FS needs no privilege); without one,
+        // such opens go to the tracer.
+        // SAFETY: unshare with a flag; it changes only this thread.
+        if unsafe { libc::unshare(libc::CLONE_FS) } != 0 {
+            self.umasks = None;
+        }
         loop {
             let mut n = Notif::default();
             // SAFETY: the kernel writes one struct seccomp_notif into `n`.
@@ -311,7 +325,17 @@ impl Supervisor {
             if !self.still_valid(n.id) {
                 return Answer::Continue;
             }
-            return match crate::notifopen::open_host(&self.listener, n.id, &local, flags, follow_last) {
+            let creates = flags as i32 & (libc::O_CREAT | O_TMPFILE_BIT) != 0;
+            let create = match (creates, &self.umasks) {
+                (false, _) => None,
+                (true, Some(u)) => match u.of(tid) {
+                    // open(path, flags, mode), openat(dirfd, path, flags, mode)
+                    Some(umask) => Some((n.args[a.path as usize + 2] as u32 & 0o7777, umask)),
+                    None => return Answer::Escalate,
+                },
+                (true, None) => return Answer::Escalate,
+            };
+            return match crate::notifopen::open_host(&self.listener, n.id, &local, flags, follow_last, create) {
                 crate::notifopen::Opened::Sent => Answer::Sent,
                 crate::notifopen::Opened::Error(e) => Answer::Value(-i64::from(e)),
                 crate::notifopen::Opened::Escalate => Answer::Escalate,

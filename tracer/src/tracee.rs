@@ -33,6 +33,8 @@ pub enum ExitWork {
     Records { buf: u64, records: Vec<u8> },
     /// uname wrote a utsname at this address: put the `-k` release in it.
     Uname(u64),
+    /// umask has set a new one: the supervisor reads it again (see `notifopen`).
+    UmaskSet,
     /// A snapshot file the tracee has now opened: remove it (see `procfiles`).
     Unlink(Vec<u8>),
     /// sched_getaffinity wrote `len` bytes of a mask at `buf` for thread `tid`: put
