@@ -221,19 +221,21 @@ impl Supervisor {
     /// caller, on the CPU of the thread that wakes it, as a direct hand-over. A
     /// notification from a tracee on another CPU than the supervisor's then costs what
     /// one on the same CPU does (`benches/probe/run`: 10 us, against 75 us without the
-    /// flag), provided the supervisor may run on the caller's CPU: it takes ptnix's
-    /// initial mask back instead of the tracer's one CPU. Older kernels refuse the
-    /// ioctl (EINVAL); the supervisor then stays with the tracer, and placement moves
-    /// tracees that stat often next to it.
+    /// flag), provided the supervisor may run on the caller's CPU.
+    ///
+    /// Only without CPU placement (`--no-pin`, one CPU): there it took `ls -lR` from
+    /// 1826 to 544 ms and `find` from 296 to 138 ms. With placement, where the
+    /// supervisor stays on the tracer's CPU and tracees that stop often are moved
+    /// there, an unpinned supervisor with synchronous wake-ups was slower (interleaved
+    /// runs: `ls -lR` 335 -> 371 ms, gcc 286 -> 303 ms, the Nix build 6% slower), and
+    /// a pinned one cannot follow a caller anyway.
     fn synchronous_wake_ups(&mut self) {
+        if self.activity.is_some() {
+            return;
+        }
         let flags = FD_SYNC_WAKE_UP;
         // SAFETY: the kernel reads nothing but the integer argument (passed by value).
         let sync = unsafe { libc::ioctl(self.listener.as_raw_fd(), NOTIF_SET_FLAGS, flags) } == 0;
-        if sync {
-            if let Some(a) = &self.activity {
-                a.unpin_caller();
-            }
-        }
         if let Some(l) = &mut self.log {
             l.line(0, format_args!("notifications: synchronous wake-ups {}", if sync { "on" } else { "unavailable" }));
         }

@@ -117,16 +117,9 @@ pub struct Placement {
 /// tracee that only stats for one that computes and send it away, where each answer
 /// costs a wake-up across CPUs (77-225 us instead of 9-11 here, `benches/probe/run`).
 #[derive(Clone)]
-pub struct Activity(Shared, Mask);
+pub struct Activity(Shared);
 
 impl Activity {
-    /// Gives the calling thread ptnix's initial mask back: for a supervisor whose
-    /// answers wake their callers on its own CPU (see `notif`), which must be free
-    /// to follow them to theirs.
-    pub fn unpin_caller(&self) -> bool {
-        set_mask(0, &self.1)
-    }
-
     pub fn noted(&self, tid: Pid) {
         let mut g = self.0 .0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = g.pinned.get_mut(&tid) {
@@ -165,7 +158,7 @@ impl Placement {
 
     /// For the notification supervisor.
     pub fn activity(&self) -> Activity {
-        Activity(Arc::clone(&self.shared), self.initial)
+        Activity(Arc::clone(&self.shared))
     }
 
     fn own<'a>(&'a self, p: &'a Place) -> &'a Mask {
