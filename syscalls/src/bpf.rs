@@ -203,6 +203,7 @@ fn x86_64_entries(opt: Optional) -> Vec<(u32, Action)> {
                 Class::SockaddrOut { addr, .. } => Action::TraceIfArg(addr),
                 Class::OwnFilter { arg0: Some(v) } => Action::TraceIfArgIs(0, v),
                 _ if opt.user_notif && s.notified() => Action::Notify,
+                _ if opt.user_notif && opt.notify_open && s.notified_effect() => Action::Notify,
                 _ if opt.user_notif && opt.notify_open && s.notified_open().is_some() => {
                     let arg = s.notified_open().unwrap_or(0);
                     Action::NotifyUnlessFlag { arg, mask: OPEN_STOPS }
@@ -455,6 +456,13 @@ mod tests {
         let data = SeccompData { nr: Sys::openat.nr(), arch: AUDIT_ARCH_X86_64, ip: 0, args: [0; 6] };
         assert_eq!(evaluate(&plain, &data), TRACE);
         assert_eq!(evaluate(&plain, &umask), SECCOMP_RET_ALLOW);
+        // The calls with one path and an effect on it go to the supervisor too.
+        for &s in Sys::ALL.iter().filter(|s| s.notified_effect()) {
+            let data = SeccompData { nr: s.nr(), arch: AUDIT_ARCH_X86_64, ip: 0, args: [0; 6] };
+            assert_eq!(evaluate(&f, &data), SECCOMP_RET_USER_NOTIF, "{}", s.name());
+            assert_eq!(evaluate(&plain, &data), TRACE, "{}", s.name());
+            assert!(matches!(s.class(), Class::Paths(&[_])), "{}", s.name());
+        }
     }
 
     #[test]

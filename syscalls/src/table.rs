@@ -380,6 +380,29 @@ impl Sys {
         }
     }
 
+    /// Calls whose only effect is on the file their one path names, made with the
+    /// caller's credentials (and, for mkdir, its umask), which the supervisor makes
+    /// itself on the translated path when [`Optional::notify_open`] is on. (Not
+    /// utime/utimes/futimesat, rare; not the calls with two paths.)
+    pub const fn notified_effect(self) -> bool {
+        matches!(
+            self,
+            Sys::mkdir
+                | Sys::mkdirat
+                | Sys::rmdir
+                | Sys::unlink
+                | Sys::unlinkat
+                | Sys::chmod
+                | Sys::fchmodat
+                | Sys::fchmodat2
+                | Sys::chown
+                | Sys::lchown
+                | Sys::fchownat
+                | Sys::truncate
+                | Sys::utimensat
+        )
+    }
+
     /// True when the filter must stop the tracee for this syscall (the rest are
     /// decided inside BPF).
     pub const fn traced(self) -> bool {

@@ -125,6 +125,24 @@ except OSError as e: print(e.errno)' 2>&1 || true";
         assert_eq!(fx.read_string(&fx.host("/nix/target")), "t\n");
     }
 
+    /// The calls with one path and an effect on it, which the supervisor makes
+    /// itself: mkdir with the umask, truncate, chmod, utimensat (following the link
+    /// or not), rmdir, unlink.
+    fn effects_on_one_path_are_the_kernels(m: Mode) {
+        require!(Coreutils);
+        let fx = Fixture::new(m);
+        let script = "umask 027; mkdir /nix/e; umask 022; mkdir /nix/e2; \
+                      echo hello > /nix/f; truncate -s 2 /nix/f; chmod 640 /nix/f; \
+                      ln -s f /nix/l; TZ=UTC touch -d '2001-02-03 04:05:06' /nix/f; TZ=UTC touch -h -d '2002-01-01' /nix/l; \
+                      stat -c '%n %a' /nix/e /nix/e2; stat -c '%n %a %s %Y' /nix/f; stat -c '%n %Y' /nix/l; \
+                      chown $(id -u):$(id -g) /nix/f && echo chowned; \
+                      rm /nix/l /nix/f; rmdir /nix/e2; ls -d /nix/e /nix/e2 /nix/f 2>&1 | sed 's/.*: //'";
+        fx.sh(script).expect_stdout(
+            "/nix/e 750\n/nix/e2 755\n/nix/f 640 2 981173106\n/nix/l 1009843200\nchowned\n\
+             No such file or directory\nNo such file or directory\n/nix/e\n",
+        );
+    }
+
     fn root_opened_without_o_directory_lists_nix(m: Mode) {
         require!(Python3);
         let fx = Fixture::new(m);

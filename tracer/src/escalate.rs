@@ -146,8 +146,8 @@ impl Escalations {
     }
 }
 
-/// At the interrupt's stop: whether `tid` is about to restart the notified open made
-/// at `ip` (arch/x86/kernel/signal.c restarts a call that returned -ERESTARTSYS or
+/// At the interrupt's stop: whether `tid` is about to restart the notified call
+/// (an open, or a call with an effect, see `notifopen::effect`) made at `ip` (arch/x86/kernel/signal.c restarts a call that returned -ERESTARTSYS or
 /// -ERESTARTNOINTR when no handler runs, from the same instruction).
 pub fn restarting(tid: Pid, ip: u64) -> bool {
     const ERESTARTSYS: u64 = -512i64 as u64;
@@ -155,6 +155,6 @@ pub fn restarting(tid: Pid, ip: u64) -> bool {
     crate::ptrace::get_regs(tid).is_ok_and(|r| {
         r.rip == ip
             && matches!(r.rax, ERESTARTSYS | ERESTARTNOINTR)
-            && ptnix_syscalls::table::Sys::from_nr(r.orig_rax).is_some_and(|s| s.notified_open().is_some())
+            && ptnix_syscalls::table::Sys::from_nr(r.orig_rax).is_some_and(|s| s.notified_open().is_some() || s.notified_effect())
     })
 }

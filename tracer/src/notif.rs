@@ -247,7 +247,8 @@ impl Supervisor {
 
     fn answer(&mut self, n: &Notif) -> Answer {
         let tid = n.pid as Pid;
-        let Some(sys) = Sys::from_nr(n.nr as u64).filter(|s| s.notified() || (self.opens.is_some() && s.notified_open().is_some()))
+        let opens = self.opens.is_some();
+        let Some(sys) = Sys::from_nr(n.nr as u64).filter(|s| s.notified() || (opens && (s.notified_open().is_some() || s.notified_effect())))
         else {
             return Answer::Continue;
         };
@@ -280,7 +281,7 @@ impl Supervisor {
         };
         let dirfd = a.dirfd.map(|i| n.args[i as usize] as i32).unwrap_or(libc::AT_FDCWD);
         let redirected = if follow_last { self.exe_redirect(tid, &path) } else { None };
-        let req = Request { path: redirected.as_deref().unwrap_or(&path), follow_last, ..Request::default() };
+        let req = Request { path: redirected.as_deref().unwrap_or(&path), follow_last, names_entry: a.names_entry, ..Request::default() };
         // As on the ptrace path: an open looks at the whole path where it may matter.
         let plain = open_flags.is_none() || (!SNAPSHOT_FILES.contains(&&path[..]) && !self.mapping.may_name_listed_dir(&path));
         if redirected.is_none() && plain {
@@ -322,6 +323,24 @@ impl Supervisor {
             log.line(tid, format_args!("{}: {} -> {} (notification)", sys.name(), crate::log::quote(&path), crate::log::quote(&local)));
         }
         let listener = self.listener.as_raw_fd();
+        if sys.notified_effect() {
+            // The path read must be the caller's before ptnix acts on it.
+            if !self.still_valid(n.id) {
+                return Answer::Continue;
+            }
+            let umask = match (matches!(sys, Sys::mkdir | Sys::mkdirat), &self.umasks) {
+                (false, _) => None,
+                (true, Some(u)) => match u.of(tid) {
+                    Some(m) => Some(m),
+                    None => return Answer::Escalate,
+                },
+                (true, None) => return Answer::Escalate,
+            };
+            return match crate::notifopen::effect(tid, sys, a, &n.args, &local, umask) {
+                Some(v) => Answer::Value(v),
+                None => Answer::Escalate,
+            };
+        }
         if let Some(flags) = open_flags {
             // An open may truncate (O_TRUNC) or have other effects of its own.
             if !self.still_valid(n.id) {
@@ -390,7 +409,7 @@ impl crate::engine::Engine {
         }
         let Some(sys) = Sys::from_nr(regs.orig_rax) else { return };
         let waits_natively = sys.notified_open().is_some() && self.open_may_wait(pid, &regs, sys);
-        if (sys.notified() || sys.notified_open().is_some()) && !waits_natively {
+        if (sys.notified() || sys.notified_open().is_some() || sys.notified_effect()) && !waits_natively {
             regs.rax = ERESTARTNOINTR;
             let _ = crate::ptrace::set_regs(pid, &regs);
         }

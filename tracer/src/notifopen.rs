@@ -1,4 +1,6 @@
-//! open and openat through the notification supervisor (Linux 5.14).
+//! open and openat through the notification supervisor (Linux 5.14), and the calls
+//! with one path whose only effect is on that file (mkdir, unlink, chmod, utimensat,
+//! ...: see [`effect`]).
 //!
 //! The filter notifies only opens that create nothing (see `Sys::notified_open`).
 //! For a path with nothing to translate the kernel runs the open itself (CONTINUE).
@@ -30,6 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use ptnix_syscalls::mapping::Mapping;
 use ptnix_syscalls::procfs;
+use ptnix_syscalls::table::{PathArg, Sys};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 // linux/seccomp.h: SECCOMP_IOW(3, struct seccomp_notif_addfd).
@@ -217,4 +220,39 @@ mod tests {
         assert!(!needs_tracer(&m, 512, b"/proc/self/fd", rd));
         assert!(!needs_tracer(&m, 512, b"/proc/cpuinfo", rd));
     }
+}
+
+/// Makes `sys` (see `Sys::notified_effect`) on host path `host` with the caller's
+/// other arguments, and gives its return value (or -errno). `umask`: mkdir's, set on
+/// this thread's own fs first (see [`open_host`]). `None`: the call needs the tracer
+/// (a path over PATH_MAX for a call without a directory descriptor).
+pub(crate) fn effect(tid: Pid, sys: Sys, a: PathArg, args: &[u64; 6], host: &[u8], umask: Option<u32>) -> Option<i64> {
+    let (dirfd, name, _held) = match crate::notif::short_path(host) {
+        Ok(x) => x,
+        Err(e) => return Some(-i64::from(e)),
+    };
+    let Ok(c) = std::ffi::CString::new(name) else { return Some(-i64::from(libc::ENOENT)) };
+    let mut v = *args;
+    v[usize::from(a.path)] = c.as_ptr() as u64;
+    match a.dirfd {
+        Some(i) => v[usize::from(i)] = dirfd as i64 as u64,
+        None if dirfd != libc::AT_FDCWD => return None,
+        None => {}
+    }
+    // utimensat(dirfd, path, times, flags): the two timespecs are the caller's.
+    let mut times = [0u8; 32];
+    if sys == Sys::utimensat && v[2] != 0 {
+        if crate::mem::read_direct(tid, v[2], &mut times).is_err() {
+            return Some(-i64::from(libc::EFAULT));
+        }
+        v[2] = times.as_ptr() as u64;
+    }
+    if let Some(m) = umask {
+        // SAFETY: umask cannot fail; it changes only this thread's own fs.
+        unsafe { libc::umask(m as libc::mode_t) };
+    }
+    // SAFETY: the call's own arguments, its one path and its one pointer (utimensat's
+    // times) replaced by ptnix's copies, which outlive the call.
+    let r = unsafe { libc::syscall(i64::from(sys.nr()), v[0], v[1], v[2], v[3], v[4], v[5]) };
+    Some(if r < 0 { -i64::from(last_errno()) } else { r })
 }
