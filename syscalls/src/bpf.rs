@@ -65,8 +65,10 @@ const fn errno(e: i32) -> u32 {
 
 /// Open flags that keep an open from the supervisor (see `Sys::notified_open`): an
 /// O_PATH descriptor cannot be handed over (SECCOMP_IOCTL_NOTIF_ADDFD takes its
-/// source with fget(), which skips O_PATH files: EBADF).
-pub const OPEN_STOPS: u32 = libc::O_PATH as u32;
+/// source with fget(), which skips O_PATH files: EBADF); an O_EXCL open must not run
+/// twice (a signal may cut the wait for the supervisor's answer after it made the
+/// file, and the call is restarted: it would fail with EEXIST).
+pub const OPEN_STOPS: u32 = libc::O_PATH as u32 | libc::O_EXCL as u32;
 
 /// What the filter does with one syscall number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -438,11 +440,11 @@ mod tests {
         };
         for s in [Sys::open, Sys::openat] {
             let (rd, cloexec, dir, path) = (libc::O_RDONLY, libc::O_CLOEXEC, libc::O_DIRECTORY, libc::O_PATH);
-            let creat = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY;
+            let creat = libc::O_CREAT | libc::O_TRUNC | libc::O_WRONLY;
             for flags in [rd, libc::O_RDWR | cloexec, dir | cloexec, libc::O_NOFOLLOW, libc::O_WRONLY | libc::O_TRUNC, creat, libc::O_TMPFILE | libc::O_RDWR] {
                 assert_eq!(d(s, flags as u64), SECCOMP_RET_USER_NOTIF, "{} {flags:#o}", s.name());
             }
-            for flags in [path, path | dir, path | libc::O_NOFOLLOW] {
+            for flags in [path, path | dir, path | libc::O_NOFOLLOW, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY] {
                 assert_eq!(d(s, flags as u64), TRACE, "{} {flags:#o}", s.name());
             }
         }

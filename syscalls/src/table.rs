@@ -371,8 +371,9 @@ impl Sys {
     /// flags argument: their only effects are the file they may create (with the
     /// tracee's credentials and umask, which the supervisor takes on) and the
     /// descriptor they return, which the supervisor installs in the tracee
-    /// (SECCOMP_IOCTL_NOTIF_ADDFD). Not with O_PATH, whose descriptors ADDFD refuses
-    /// (`bpf::OPEN_STOPS`): those stop the tracee as before.
+    /// (SECCOMP_IOCTL_NOTIF_ADDFD). Not with O_PATH, whose descriptors ADDFD refuses,
+    /// nor with O_EXCL, which must not run twice (see [`Sys::notified_effect`]):
+    /// `bpf::OPEN_STOPS`; those stop the tracee as before.
     pub const fn notified_open(self) -> Option<u8> {
         match self.class() {
             Class::Paths(&[PathArg { follow: Follow::OpenFlags { arg }, .. }]) => Some(arg),
@@ -381,25 +382,16 @@ impl Sys {
     }
 
     /// Calls whose only effect is on the file their one path names, made with the
-    /// caller's credentials (and, for mkdir, its umask), which the supervisor makes
-    /// itself on the translated path when [`Optional::notify_open`] is on. (Not
-    /// utime/utimes/futimesat, rare; not the calls with two paths.)
+    /// caller's credentials, which the supervisor makes itself on the translated
+    /// path when [`Optional::notify_open`] is on. Only calls that may run twice: a
+    /// signal can cut the caller's wait after the supervisor has made the call, and
+    /// the call is then restarted (mkdir, rmdir and unlink would fail the second
+    /// time). Not truncate either: RLIMIT_FSIZE is the caller's (SIGXFSZ). Not
+    /// utime/utimes/futimesat, rare; not the calls with two paths.
     pub const fn notified_effect(self) -> bool {
         matches!(
             self,
-            Sys::mkdir
-                | Sys::mkdirat
-                | Sys::rmdir
-                | Sys::unlink
-                | Sys::unlinkat
-                | Sys::chmod
-                | Sys::fchmodat
-                | Sys::fchmodat2
-                | Sys::chown
-                | Sys::lchown
-                | Sys::fchownat
-                | Sys::truncate
-                | Sys::utimensat
+            Sys::chmod | Sys::fchmodat | Sys::fchmodat2 | Sys::chown | Sys::lchown | Sys::fchownat | Sys::utimensat
         )
     }
 

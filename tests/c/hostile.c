@@ -18,6 +18,12 @@
  *                          SA_RESTART: none of them may fail (natively their lookups,
  *                          and the open of a file, are not interrupted). Prints
  *                          "eintr alarms>0 FAILS"
+ *   hostile exclstorm N DIR
+ *                          N rounds of mkdir, rmdir, open(O_CREAT|O_EXCL), chmod,
+ *                          unlink in DIR under a SIGALRM every 200 us (SA_RESTART):
+ *                          none may fail (a call ptnix made, then restarted after a
+ *                          signal, would: EEXIST, ENOENT). Prints "exclstorm
+ *                          alarms>0 A fails F"
  *   hostile maskstorm DIR  opens DIR for 2 s while a child sends SIGUSR1 every
  *                          0.7-1 ms, whose handler (SA_RESTART) busies 0.3 ms; after
  *                          each open SIGUSR1 must not be blocked. Prints "maskstorm
@@ -247,6 +253,38 @@ static int eintr(int n, const char *file) {
     return 0;
 }
 
+static void on_alarm_restart(int sig) {
+    (void)sig;
+    alarms_seen++;
+}
+
+static int exclstorm(int n, const char *dir) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm_restart;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 200}, {0, 200}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    char d[4096], f[4096];
+    snprintf(d, sizeof d, "%s/d", dir);
+    snprintf(f, sizeof f, "%s/f", dir);
+    int fails = 0;
+    for (int i = 0; i < n; i++) {
+        if (mkdir(d, 0755)) fails++, fprintf(stderr, "mkdir: %s\n", errname(errno));
+        if (rmdir(d)) fails++, fprintf(stderr, "rmdir: %s\n", errname(errno));
+        int fd = open(f, O_CREAT | O_EXCL | O_WRONLY, 0644);
+        if (fd < 0) fails++, fprintf(stderr, "open: %s\n", errname(errno));
+        else close(fd);
+        if (chmod(f, 0600)) fails++, fprintf(stderr, "chmod: %s\n", errname(errno));
+        if (unlink(f)) fails++, fprintf(stderr, "unlink: %s\n", errname(errno));
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    printf("exclstorm alarms>0 %d fails %d\n", alarms_seen > 0, fails);
+    return 0;
+}
+
 static volatile long usr1_seen;
 
 static double mono(void) {
@@ -333,6 +371,7 @@ int main(int argc, char **argv) {
     if (argc >= 3 && !strcmp(argv[1], "nodump")) return nodump(argv[2]);
     if (argc >= 2 && !strcmp(argv[1], "listener")) return listener();
     if (argc >= 3 && !strcmp(argv[1], "maskstorm")) return maskstorm(argv[2]);
+    if (argc >= 4 && !strcmp(argv[1], "exclstorm")) return exclstorm(atoi(argv[2]), argv[3]);
     if (argc >= 2 && !strcmp(argv[1], "listener-probe")) return listener_probe();
     if (argc >= 4 && !strcmp(argv[1], "eintr")) return eintr(atoi(argv[2]), argv[3]);
     if (argc >= 3 && !strcmp(argv[1], "badptr")) return badptr(argv[2]);

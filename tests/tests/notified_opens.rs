@@ -125,9 +125,9 @@ except OSError as e: print(e.errno)' 2>&1 || true";
         assert_eq!(fx.read_string(&fx.host("/nix/target")), "t\n");
     }
 
-    /// The calls with one path and an effect on it, which the supervisor makes
-    /// itself: mkdir with the umask, truncate, chmod, utimensat (following the link
-    /// or not), rmdir, unlink.
+    /// The calls with one path and an effect on it: chmod, chown and utimensat
+    /// (following the link or not), which the supervisor makes itself, next to
+    /// mkdir with the umask, truncate, rmdir and unlink, which stop.
     fn effects_on_one_path_are_the_kernels(m: Mode) {
         require!(Coreutils);
         let fx = Fixture::new(m);

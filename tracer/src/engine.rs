@@ -448,6 +448,7 @@ impl Engine {
             }
             if let Some(u) = &self.umasks {
                 u.forget(former);
+                u.forget(pid);
             }
             // The exec'ing thread's state (its pending exe) moves to the leader's tid.
             let moved = self.tracees.remove(&former);

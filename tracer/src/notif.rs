@@ -328,15 +328,7 @@ impl Supervisor {
             if !self.still_valid(n.id) {
                 return Answer::Continue;
             }
-            let umask = match (matches!(sys, Sys::mkdir | Sys::mkdirat), &self.umasks) {
-                (false, _) => None,
-                (true, Some(u)) => match u.of(tid) {
-                    Some(m) => Some(m),
-                    None => return Answer::Escalate,
-                },
-                (true, None) => return Answer::Escalate,
-            };
-            return match crate::notifopen::effect(tid, sys, a, &n.args, &local, umask) {
+            return match crate::notifopen::effect(tid, sys, a, &n.args, &local) {
                 Some(v) => Answer::Value(v),
                 None => Answer::Escalate,
             };

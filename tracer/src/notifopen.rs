@@ -1,6 +1,6 @@
 //! open and openat through the notification supervisor (Linux 5.14), and the calls
-//! with one path whose only effect is on that file (mkdir, unlink, chmod, utimensat,
-//! ...: see [`effect`]).
+//! with one path whose only effect is on that file (chmod, chown, utimensat: see
+//! [`effect`]).
 //!
 //! The filter notifies only opens that create nothing (see `Sys::notified_open`).
 //! For a path with nothing to translate the kernel runs the open itself (CONTINUE).
@@ -62,31 +62,44 @@ pub(crate) enum Opened {
 /// `/proc/TID/status` ("Umask:", Linux 4.7; 11 us here, too slow for every open) and
 /// kept until the tracer sees a umask call end (then all are forgotten) or the thread
 /// end (its tid may be reused).
+/// The umasks, and a count of the clears and forgets: a value read from `/proc`
+/// while one happened may be the old one, and is not kept.
 #[derive(Default)]
-pub struct Umasks(Mutex<HashMap<Pid, u32>>);
+pub struct Umasks(Mutex<(HashMap<Pid, u32>, u64)>);
 
 impl Umasks {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Pid, u32>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<Pid, u32>, u64)> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// `tid`'s umask, if it can be read.
     pub fn of(&self, tid: Pid) -> Option<u32> {
-        if let Some(&m) = self.lock().get(&tid) {
-            return Some(m);
-        }
+        let generation = {
+            let g = self.lock();
+            if let Some(&m) = g.0.get(&tid) {
+                return Some(m);
+            }
+            g.1
+        };
         let status = std::fs::read(format!("/proc/{tid}/status")).ok()?;
         let m = procfs::umask(&status)?;
-        self.lock().insert(tid, m);
+        let mut g = self.lock();
+        if g.1 == generation {
+            g.0.insert(tid, m);
+        }
         Some(m)
     }
 
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut g = self.lock();
+        g.0.clear();
+        g.1 += 1;
     }
 
     pub fn forget(&self, tid: Pid) {
-        self.lock().remove(&tid);
+        let mut g = self.lock();
+        g.0.remove(&tid);
+        g.1 += 1;
     }
 }
 
@@ -137,6 +150,10 @@ pub(crate) fn open_host(shared: &Arc<OwnedFd>, id: u64, host: &[u8], flags: u64,
         let spawned = std::thread::Builder::new().name("ptnix-open".into()).spawn(move || {
             let dirfd = held.as_ref().map_or(dirfd, |f| f.as_raw_fd());
             let listener = shared.as_raw_fd();
+            // The FIFO was there: no O_CREAT (this thread's umask is not the
+            // caller's). If it went meanwhile, the open fails with ENOENT where the
+            // caller's would have made a file.
+            let flags = flags & !(libc::O_CREAT as u64);
             if let Err(e) = open_and_send(listener, id, dirfd, &c, flags, 0) {
                 send_error(listener, id, e);
             }
@@ -223,10 +240,9 @@ mod tests {
 }
 
 /// Makes `sys` (see `Sys::notified_effect`) on host path `host` with the caller's
-/// other arguments, and gives its return value (or -errno). `umask`: mkdir's, set on
-/// this thread's own fs first (see [`open_host`]). `None`: the call needs the tracer
-/// (a path over PATH_MAX for a call without a directory descriptor).
-pub(crate) fn effect(tid: Pid, sys: Sys, a: PathArg, args: &[u64; 6], host: &[u8], umask: Option<u32>) -> Option<i64> {
+/// other arguments, and gives its return value (or -errno). `None`: the call needs
+/// the tracer (a path over PATH_MAX for a call without a directory descriptor).
+pub(crate) fn effect(tid: Pid, sys: Sys, a: PathArg, args: &[u64; 6], host: &[u8]) -> Option<i64> {
     let (dirfd, name, _held) = match crate::notif::short_path(host) {
         Ok(x) => x,
         Err(e) => return Some(-i64::from(e)),
@@ -246,10 +262,6 @@ pub(crate) fn effect(tid: Pid, sys: Sys, a: PathArg, args: &[u64; 6], host: &[u8
             return Some(-i64::from(libc::EFAULT));
         }
         v[2] = times.as_ptr() as u64;
-    }
-    if let Some(m) = umask {
-        // SAFETY: umask cannot fail; it changes only this thread's own fs.
-        unsafe { libc::umask(m as libc::mode_t) };
     }
     // SAFETY: the call's own arguments, its one path and its one pointer (utimensat's
     // times) replaced by ptnix's copies, which outlive the call.
