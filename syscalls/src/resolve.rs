@@ -206,8 +206,15 @@ pub fn resolve(map: &Mapping, fs: &mut impl HostFs, cwd: &[u8], req: Request<'_>
         w.push(&name);
         // Directory position: something follows, so the kernel follows a symlink here
         // and requires a directory ("a trailing slash forces resolution as a directory").
-        let dir_pos = !last || trailing_slash;
+        // Not for the entry a call makes or removes (mkdir, rmdir, unlink...): the
+        // kernel looks its last name up in the parent without following it, trailing
+        // slash or not (fs/namei.c, filename_parentat: `rmdir ln/` of a symlink to a
+        // directory is ENOTDIR, `mkdir ln/` of a dangling one EEXIST).
+        let dir_pos = !last || (trailing_slash && !req.names_entry);
         if !dir_pos && !req.follow_last {
+            if trailing_slash && suffix.is_empty() {
+                suffix = b"/";
+            }
             break;
         }
         let host = map.to_host(&w.guest);
