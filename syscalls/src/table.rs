@@ -395,6 +395,13 @@ impl Sys {
         )
     }
 
+    /// Whether the supervisor gets this call: the stat family, and with `opens`
+    /// ([`Optional::notify_open`]) the opens and the calls with an effect. (Which
+    /// opens, the filter decides from their flags.)
+    pub const fn notified_with(self, opens: bool) -> bool {
+        self.notified() || (opens && (self.notified_open().is_some() || self.notified_effect()))
+    }
+
     /// True when the filter must stop the tracee for this syscall (the rest are
     /// decided inside BPF).
     pub const fn traced(self) -> bool {

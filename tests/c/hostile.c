@@ -228,13 +228,25 @@ static void on_alarm(int sig) {
     alarms_seen++;
 }
 
-static int eintr(int n, const char *file) {
+/* A SIGALRM every `us` microseconds, counted in alarms_seen; `flags` for its
+ * sigaction (SA_RESTART or not). */
+static void alarms_every(long us, int flags) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm; /* no SA_RESTART */
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = flags;
     sigaction(SIGALRM, &sa, NULL);
-    struct itimerval it = {{0, 100}, {0, 100}};
+    struct itimerval it = {{0, us}, {0, us}};
     setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void alarms_off(void) {
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+}
+
+static int eintr(int n, const char *file) {
+    alarms_every(100, 0); /* no SA_RESTART */
     int fails = 0;
     char v[64];
     for (int i = 0; i < n; i++) {
@@ -247,25 +259,13 @@ static int eintr(int n, const char *file) {
         if (fd < 0) fails++, fprintf(stderr, "open: %s\n", errname(errno));
         else close(fd);
     }
-    struct itimerval off = {{0, 0}, {0, 0}};
-    setitimer(ITIMER_REAL, &off, NULL);
+    alarms_off();
     printf("eintr alarms>0 %d fails %d\n", alarms_seen > 0, fails);
     return 0;
 }
 
-static void on_alarm_restart(int sig) {
-    (void)sig;
-    alarms_seen++;
-}
-
 static int exclstorm(int n, const char *dir) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm_restart;
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGALRM, &sa, NULL);
-    struct itimerval it = {{0, 200}, {0, 200}};
-    setitimer(ITIMER_REAL, &it, NULL);
+    alarms_every(200, SA_RESTART);
     char d[4096], f[4096];
     snprintf(d, sizeof d, "%s/d", dir);
     snprintf(f, sizeof f, "%s/f", dir);
@@ -279,8 +279,7 @@ static int exclstorm(int n, const char *dir) {
         if (chmod(f, 0600)) fails++, fprintf(stderr, "chmod: %s\n", errname(errno));
         if (unlink(f)) fails++, fprintf(stderr, "unlink: %s\n", errname(errno));
     }
-    struct itimerval off = {{0, 0}, {0, 0}};
-    setitimer(ITIMER_REAL, &off, NULL);
+    alarms_off();
     printf("exclstorm alarms>0 %d fails %d\n", alarms_seen > 0, fails);
     return 0;
 }

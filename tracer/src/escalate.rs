@@ -1,7 +1,8 @@
 //! Handing a notified call over to the tracer, for what the notification supervisor
 //! cannot do itself: an open that needs work after it returns (a listed directory's
-//! descriptor moved up, see `listingfd`), a `/proc` snapshot, a FIFO or device whose
-//! open may block or act on its own.
+//! descriptor moved up, see `listingfd`), a `/proc` snapshot, a FIFO's open when too
+//! many already wait on threads of their own (see `notifopen`), a call on a path too
+//! long for it.
 //!
 //! A notification cannot become a ptrace stop: every filter's verdict is taken and
 //! "the return value with the highest precedence" wins (seccomp(2)), USER_NOTIF over
@@ -146,15 +147,14 @@ impl Escalations {
     }
 }
 
-/// At the interrupt's stop: whether `tid` is about to restart the notified call
-/// (an open, or a call with an effect, see `notifopen::effect`) made at `ip` (arch/x86/kernel/signal.c restarts a call that returned -ERESTARTSYS or
+/// At the interrupt's stop: whether `tid` is about to restart the notified call made
+/// at `ip` (arch/x86/kernel/signal.c restarts a call that returned -ERESTARTSYS or
 /// -ERESTARTNOINTR when no handler runs, from the same instruction).
 pub fn restarting(tid: Pid, ip: u64) -> bool {
-    const ERESTARTSYS: u64 = -512i64 as u64;
-    const ERESTARTNOINTR: u64 = -513i64 as u64;
+    use crate::regs::{ERESTARTNOINTR, ERESTARTSYS};
     crate::ptrace::get_regs(tid).is_ok_and(|r| {
         r.rip == ip
-            && matches!(r.rax, ERESTARTSYS | ERESTARTNOINTR)
+            && matches!(r.rax as i64, ERESTARTSYS | ERESTARTNOINTR)
             && ptnix_syscalls::table::Sys::from_nr(r.orig_rax).is_some_and(|s| s.notified_open().is_some() || s.notified_effect())
     })
 }

@@ -52,8 +52,6 @@ const NOTIF_ID_VALID: libc::c_ulong = 0x8008_2102;
 const FLAG_CONTINUE: u32 = 1;
 /// __O_TMPFILE: O_TMPFILE without its O_DIRECTORY bit.
 const O_TMPFILE_BIT: i32 = 0o20_000_000;
-/// The kernel's "restart the call, signal or not" (include/linux/errno.h).
-const ERESTARTNOINTR: i32 = -513;
 // SECCOMP_IOCTL_NOTIF_SET_FLAGS (_IOW('!', 4, __u64)) and its one flag, Linux 6.6.
 const NOTIF_SET_FLAGS: libc::c_ulong = 0x4008_2104;
 const FD_SYNC_WAKE_UP: u64 = 1;
@@ -202,7 +200,7 @@ impl Supervisor {
                     }
                     let made = self.opens.as_ref().is_some_and(|(esc, _)| esc.interrupt(n.pid as Pid, n.ip));
                     // EIO: the caller is gone, or ptnix is ending; never untranslated.
-                    Some(Resp { id: n.id, val: 0, error: if made { ERESTARTNOINTR } else { -libc::EIO }, flags: 0 })
+                    Some(Resp { id: n.id, val: 0, error: if made { crate::regs::ERESTARTNOINTR as i32 } else { -libc::EIO }, flags: 0 })
                 }
             };
             // SAFETY: the kernel reads one struct seccomp_notif_resp. ENOENT: the
@@ -248,10 +246,7 @@ impl Supervisor {
     fn answer(&mut self, n: &Notif) -> Answer {
         let tid = n.pid as Pid;
         let opens = self.opens.is_some();
-        let Some(sys) = Sys::from_nr(n.nr as u64).filter(|s| s.notified() || (opens && (s.notified_open().is_some() || s.notified_effect())))
-        else {
-            return Answer::Continue;
-        };
+        let Some(sys) = Sys::from_nr(n.nr as u64).filter(|s| s.notified_with(opens)) else { return Answer::Continue };
         let Class::Paths(&[a]) = sys.class() else { return Answer::Continue };
         if let Ok(mut s) = self.stats.lock() {
             *s.notified.entry(sys.name()).or_default() += 1;
@@ -323,21 +318,18 @@ impl Supervisor {
             log.line(tid, format_args!("{}: {} -> {} (notification)", sys.name(), crate::log::quote(&path), crate::log::quote(&local)));
         }
         let listener = self.listener.as_raw_fd();
+        // The path read must be the caller's before ptnix acts on it (an open may
+        // truncate, O_TRUNC, or create).
+        if (sys.notified_effect() || open_flags.is_some()) && !self.still_valid(n.id) {
+            return Answer::Continue;
+        }
         if sys.notified_effect() {
-            // The path read must be the caller's before ptnix acts on it.
-            if !self.still_valid(n.id) {
-                return Answer::Continue;
-            }
             return match crate::notifopen::effect(tid, sys, a, &n.args, &local) {
                 Some(v) => Answer::Value(v),
                 None => Answer::Escalate,
             };
         }
         if let Some(flags) = open_flags {
-            // An open may truncate (O_TRUNC) or have other effects of its own.
-            if !self.still_valid(n.id) {
-                return Answer::Continue;
-            }
             let creates = flags as i32 & (libc::O_CREAT | O_TMPFILE_BIT) != 0;
             let create = match (creates, &self.umasks) {
                 (false, _) => None,
@@ -393,22 +385,19 @@ impl crate::engine::Engine {
     /// cut in it, or ptnix's thread waits in it; there the handler's SA_RESTART
     /// decides, as natively (`alarm` around such an open ends it with EINTR).
     pub(crate) fn keep_notified_call(&mut self, pid: Pid) {
-        const ERESTARTSYS: u64 = -512i64 as u64;
-        const ERESTARTNOINTR: u64 = -513i64 as u64;
+        use crate::regs::{ERESTARTNOINTR, ERESTARTSYS};
         let Ok(mut regs) = crate::ptrace::get_regs(pid) else { return };
-        if regs.rax != ERESTARTSYS {
+        if regs.rax as i64 != ERESTARTSYS {
             return;
         }
         let Some(sys) = Sys::from_nr(regs.orig_rax) else { return };
         let waits_natively = sys.notified_open().is_some() && self.open_may_wait(pid, &regs, sys);
-        if (sys.notified() || sys.notified_open().is_some() || sys.notified_effect()) && !waits_natively {
-            regs.rax = ERESTARTNOINTR;
+        if sys.notified_with(self.escalations.is_some()) && !waits_natively {
+            regs.rax = ERESTARTNOINTR as u64;
             let _ = crate::ptrace::set_regs(pid, &regs);
         }
     }
-}
 
-impl crate::engine::Engine {
     /// At a signal's delivery to `pid`, stopped in an open (`sys`): whether it opens a
     /// FIFO, whose open waits natively (see `keep_notified_call`).
     fn open_may_wait(&mut self, pid: Pid, regs: &crate::ptrace::Regs, sys: Sys) -> bool {

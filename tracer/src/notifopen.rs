@@ -2,7 +2,7 @@
 //! with one path whose only effect is on that file (chmod, chown, utimensat: see
 //! [`effect`]).
 //!
-//! The filter notifies only opens that create nothing (see `Sys::notified_open`).
+//! The filter notifies the opens without O_PATH or O_EXCL (see `Sys::notified_open`).
 //! For a path with nothing to translate the kernel runs the open itself (CONTINUE).
 //! A translated one is opened by the supervisor, with the tracee's flags, and the
 //! descriptor is installed in the tracee as the call's result:
@@ -61,9 +61,8 @@ pub(crate) enum Opened {
 /// The umask of tracee threads that created files below /nix, read once from
 /// `/proc/TID/status` ("Umask:", Linux 4.7; 11 us here, too slow for every open) and
 /// kept until the tracer sees a umask call end (then all are forgotten) or the thread
-/// end (its tid may be reused).
-/// The umasks, and a count of the clears and forgets: a value read from `/proc`
-/// while one happened may be the old one, and is not kept.
+/// end (its tid may be reused). With the map, a count of those clears and forgets: a
+/// value read from `/proc` while one happened may be the old one, and is not kept.
 #[derive(Default)]
 pub struct Umasks(Mutex<(HashMap<Pid, u32>, u64)>);
 
@@ -181,7 +180,8 @@ pub(crate) fn open_host(shared: &Arc<OwnedFd>, id: u64, host: &[u8], flags: u64,
 /// Opens `c` (relative to `dirfd`) with the tracee's `flags` and installs the
 /// descriptor as the answer to notification `id`: true when installed, false when
 /// the caller has gone (killed, or interrupted and to restart the call).
-fn open_and_send(listener: i32, id: u64, dirfd: i32, c: &std::ffi::CStr, flags: u64, mode: u32) -> Result<bool, i32> {    // ptnix's own copy is close-on-exec whatever the tracee asked (it is closed right
+fn open_and_send(listener: i32, id: u64, dirfd: i32, c: &std::ffi::CStr, flags: u64, mode: u32) -> Result<bool, i32> {
+    // ptnix's own copy is close-on-exec whatever the tracee asked (it is closed right
     // after); the tracee's O_CLOEXEC goes with ADDFD.
     let own = (flags as i32) | libc::O_CLOEXEC;
     // SAFETY: `c` is NUL-terminated.

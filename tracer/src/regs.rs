@@ -36,5 +36,11 @@ pub fn skip(r: &mut Regs, ret: i64) {
     r.rax = ret as u64;
 }
 
+/// include/linux/errno.h: what an interrupted syscall returns inside the kernel.
+/// -ERESTARTSYS is restarted after a signal unless a handler without SA_RESTART runs
+/// (then EINTR); -ERESTARTNOINTR is always restarted (arch/x86/kernel/signal.c).
+pub const ERESTARTSYS: i64 = -512;
+pub const ERESTARTNOINTR: i64 = -513;
+
 /// `cs` of a process running 32-bit code (the i386 ABI); 64-bit code runs with 0x33.
 pub const CS_32BIT: u64 = 0x23;
