@@ -158,6 +158,9 @@ fn python_holder(ns: &NixStore, code: &str, live: &str) -> (Running, PathBuf) {
     (r, stop)
 }
 
+/// Holder code: maps `P/data`, then closes the descriptor.
+const MAP_DATA: &str = "libc = ctypes.CDLL(None, use_errno=True)\nlibc.mmap.restype = ctypes.c_void_p\nlibc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]\nfd = os.open(P + '/data', os.O_RDONLY)\naddr = libc.mmap(None, 65536, 1, 2, fd, 0)\nassert addr not in (None, 2**64 - 1), ctypes.get_errno()\nos.close(fd)\nassert ctypes.string_at(addr, 4) == b'xxxx'";
+
 /// A store path holding `data` (a file of 64 KiB).
 fn add_data(ns: &NixStore, name: &str) -> String {
     let d = ns.fx.dir.join("stage").join(name);
@@ -200,9 +203,25 @@ both_modes! {
     fn mapping_is_a_root(m: Mode) {
         let ns = store!(m);
         let live = add_data(&ns, "live-map");
-        let code = "libc = ctypes.CDLL(None, use_errno=True)\nlibc.mmap.restype = ctypes.c_void_p\nlibc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]\nfd = os.open(P + '/data', os.O_RDONLY)\naddr = libc.mmap(None, 65536, 1, 2, fd, 0)\nassert addr not in (None, 2**64 - 1), ctypes.get_errno()\nos.close(fd)\nassert ctypes.string_at(addr, 4) == b'xxxx'";
-        let (h, stop) = python_holder(&ns, code, &live);
+        let (h, stop) = python_holder(&ns, MAP_DATA, &live);
         gc_keeps_live(&ns, &live, "maps", h, |_| ns.fx.write(&stop, ""));
+    }
+
+    /// A collector under a ptnix that cannot write its snapshot of `/proc/PID/maps`
+    /// (its private directory cannot be made: XDG_RUNTIME_DIR, short enough to be
+    /// taken, names no directory) stops with an error rather than read host paths
+    /// there and delete the mapped path.
+    fn mapping_without_a_snapshot_stops_the_collector(m: Mode) {
+        let ns = store!(m);
+        let live = add_data(&ns, "live-map");
+        assert!(!Path::new("/zq").exists());
+        let (h, stop) = python_holder(&ns, MAP_DATA, &live);
+        let gc = ns.cmd(&["nix-store", "--gc"]).env("XDG_RUNTIME_DIR", "/zq").run();
+        assert_ne!(gc.code(), 0, "\n{gc}");
+        assert!(gc.stderr().contains("Input/output error"), "\n{gc}");
+        assert!(ns.valid(&live) && ns.host(&live).exists(), "{live} collected while mapped\n{gc}");
+        ns.fx.write(&stop, "");
+        h.wait();
     }
 
     /// The running program itself: a store copy of `sleep` (its exe and mappings).

@@ -362,11 +362,12 @@ impl Engine {
             let outcome = match (r.outcome, redirected.is_some()) {
                 (Outcome::Error(e), _) => Outcome::Error(e),
                 (o, _) if reads && r.guest.starts_with(b"/proc/") => match self.proc_snapshot(pid, &r.guest) {
-                    Some(copy) => {
+                    Ok(Some(copy)) => {
                         self.set_exit(pid, ExitWork::Unlink(copy.clone()));
                         Outcome::Host(copy)
                     }
-                    None => o,
+                    Ok(None) => o,
+                    Err(e) => Outcome::Error(e),
                 },
                 (Outcome::Unchanged, true) => Outcome::Host(self.mapping.to_host(&r.guest)),
                 (o, _) => o,

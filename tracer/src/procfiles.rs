@@ -47,14 +47,26 @@ impl Engine {
     }
 
     /// For an open for reading of a file under `/proc`: the host path of a rewritten
-    /// snapshot to open instead. `None`: open the original (the kernel reports any
-    /// error), also when no snapshot can be written (a full /tmp): the real file with
-    /// host paths beats a failed open.
-    pub(crate) fn proc_snapshot(&mut self, pid: Pid, guest: &[u8]) -> Option<Vec<u8>> {
-        let f = procfs::parse(guest)?;
-        if !SNAPSHOT_FILES.contains(&f.file) {
-            return None;
+    /// snapshot to open instead. `Ok(None)`: open the original (the kernel reports any
+    /// error). When no snapshot can be written (a full /tmp), the identity files fall
+    /// back to the original, but `maps` and `smaps` fail with EIO: a collector that
+    /// read host paths there would delete store paths in use, while one that fails to
+    /// read them stops. (Not the write's own errno: Nix's collector takes ENOENT,
+    /// EACCES and ESRCH for a process that is gone and goes on without its roots.)
+    pub(crate) fn proc_snapshot(&mut self, pid: Pid, guest: &[u8]) -> Result<Option<Vec<u8>>, i32> {
+        let Some(f) = procfs::parse(guest).filter(|f| SNAPSHOT_FILES.contains(&f.file)) else { return Ok(None) };
+        let maps = matches!(f.file, b"maps" | b"smaps");
+        let written = self.write_snapshot(pid, guest, &f);
+        match written {
+            Err(_) if maps => Err(libc::EIO),
+            Err(_) => Ok(None),
+            Ok(w) => Ok(w),
         }
+    }
+
+    /// The snapshot's path, `Ok(None)` where the original is to be opened, or the
+    /// errno of the snapshot's write.
+    fn write_snapshot(&mut self, pid: Pid, guest: &[u8], f: &procfs::ProcFile) -> Result<Option<Vec<u8>>, i32> {
         let tgid = self.tgid(pid);
         // The identity files change only for a program ptnix started through its
         // loader: that is known before anything is read (`ps` opens every process's).
@@ -62,19 +74,22 @@ impl Engine {
             b"maps" | b"smaps" => None,
             _ => {
                 let owner = self.proc_owner(pid, f.owner);
-                Some((owner, self.loader_run(pid, owner)?))
+                let Some(run) = self.loader_run(pid, owner) else { return Ok(None) };
+                Some((owner, run))
             }
         };
         let fs = TraceeFs { tgid, tid: pid, cache: &mut self.cache, stats: &mut self.stats };
         let local = fs.local(guest);
-        let text = std::fs::read(std::ffi::OsStr::from_bytes(&local)).ok()?;
+        // Unreadable (the process is gone, or not ours): the tracee's own open says so.
+        let Ok(text) = std::fs::read(std::ffi::OsStr::from_bytes(&local)) else { return Ok(None) };
         let rewritten = match loader {
             None => self.guest_maps(&text),
             Some((owner, (run, real))) => {
                 let renamed = match f.file {
-                    b"cmdline" => procfs::program_cmdline(&text, &run.argv)?,
-                    file => procfs::rename_task(file, &text, &procfs::comm_of(&real), &run.comm)?,
+                    b"cmdline" => procfs::program_cmdline(&text, &run.argv),
+                    file => procfs::rename_task(file, &text, &procfs::comm_of(&real), &run.comm),
                 };
+                let Some(renamed) = renamed else { return Ok(None) };
                 // The caller is stopped in its open right now, which its own stat and
                 // status say ("t (tracing stop)"); natively it is running.
                 if owner == tgid {
@@ -84,6 +99,6 @@ impl Engine {
                 }
             }
         };
-        self.shortlinks.snapshot(&rewritten).ok()
+        self.shortlinks.snapshot(&rewritten).map(Some)
     }
 }

@@ -93,11 +93,15 @@ impl ShortLinks {
             .custom_flags(libc::O_CLOEXEC)
             .open(std::ffi::OsStr::from_bytes(&owner))
             .and_then(|mut f| {
-                std::io::Write::write_all(&mut f, format!("ptnix {}\n", std::process::id()).as_bytes())?;
+                // Locked before it says whose it is: a sweep that reads "ptnix PID"
+                // finds it locked. (Written first, a sweep in between took the lock
+                // and removed the live directory.)
                 // SAFETY: flock on our own open fd.
-                (unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX | libc::LOCK_NB) } == 0)
-                    .then_some(f)
-                    .ok_or_else(std::io::Error::last_os_error)
+                if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                std::io::Write::write_all(&mut f, format!("ptnix {}\n", std::process::id()).as_bytes())?;
+                Ok(f)
             })
             .ok();
         self.dir = Some(template.clone());
@@ -271,5 +275,47 @@ pub fn sweep_stale() {
             continue;
         }
         remove_tree(&dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// A ptnix starting (and sweeping /tmp) while another makes its private directory
+    /// must never take that directory for a dead one's. (It did: the owner file said
+    /// "ptnix PID" a moment before it was locked, and a sweep in that moment removed
+    /// a live ptnix's snapshots, so Nix's collector read /proc/PID/maps with host
+    /// paths and missed a runtime root.)
+    #[test]
+    fn a_sweep_never_takes_a_directory_being_made() {
+        let done = Arc::new(AtomicBool::new(false));
+        let sweeper = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut sweeps = 0u64;
+                while !done.load(Ordering::Relaxed) {
+                    sweep_stale();
+                    sweeps += 1;
+                }
+                sweeps
+            })
+        };
+        let mut lost = 0;
+        for _ in 0..20000 {
+            let mut s = ShortLinks::default();
+            let there = s.snapshot(b"x").is_ok_and(|p| std::fs::read(std::ffi::OsStr::from_bytes(&p)).is_ok());
+            let owned = s.owner.is_some();
+            if !owned || !there {
+                lost += 1;
+            }
+            s.cleanup();
+        }
+        done.store(true, Ordering::Relaxed);
+        let sweeps = sweeper.join().unwrap();
+        assert!(sweeps > 0);
+        assert_eq!(lost, 0, "private directories taken by a sweep ({sweeps} sweeps)");
     }
 }
