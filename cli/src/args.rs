@@ -84,6 +84,15 @@ pub fn command() -> Command {
                                cost about half a ptrace stop."),
                 )
                 .arg(
+                    Arg::new("no-shim")
+                        .long("no-shim")
+                        .action(ArgAction::SetTrue)
+                        .help("Do not preload ptnix's in-process fast path (also: PTNIX_NO_SHIM=1). \
+                               By default dynamically linked x86_64 programs load a small object \
+                               that makes their stat, getxattr, access and open calls on store \
+                               paths without a stop or a notification."),
+                )
+                .arg(
                     Arg::new("verbose")
                         .short('v')
                         .long("verbose")

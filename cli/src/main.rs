@@ -111,6 +111,7 @@ fn run(m: &clap::ArgMatches) -> ExitCode {
     let stats = m.get_flag("stats");
     let pin = !(m.get_flag("no-pin") || env_flag("PTNIX_NO_PIN"));
     let notif = !(m.get_flag("no-notif") || env_flag("PTNIX_NO_NOTIF"));
+    let shim = !(m.get_flag("no-shim") || env_flag("PTNIX_NO_SHIM"));
     let verbose = m.get_count("verbose");
     let log_file = match m.get_one::<std::path::PathBuf>("log") {
         Some(p) => match std::fs::OpenOptions::new().create(true).append(true).open(p) {
@@ -121,7 +122,7 @@ fn run(m: &clap::ArgMatches) -> ExitCode {
     };
     let verbose = if log_file.is_some() { verbose.max(1) } else { verbose };
     let launcher = ptnix_tracer::Launcher::default();
-    match ptnix_tracer::run(Options { mapping, seccomp, pin, notif, stats, verbose, log_file, launcher }, &argv) {
+    match ptnix_tracer::run(Options { mapping, seccomp, pin, notif, shim, stats, verbose, log_file, launcher }, &argv) {
         Ok(Outcome::Exited(c) | Outcome::NotStarted(c)) => ExitCode::from(c as u8),
         Ok(Outcome::Signaled(s)) => ExitCode::from(128u8.wrapping_add(s as u8)),
         Err(e) => fail(e),

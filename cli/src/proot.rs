@@ -210,6 +210,7 @@ pub fn main(argv: &[OsString]) -> ExitCode {
         seccomp: !(env_set("PROOT_NO_SECCOMP") || env_set("PTNIX_NO_SECCOMP")),
         pin: !env_set("PTNIX_NO_PIN"),
         notif: !env_set("PTNIX_NO_NOTIF"),
+        shim: !env_set("PTNIX_NO_SHIM"),
         stats: false,
         verbose: a.verbose,
         log_file: None,

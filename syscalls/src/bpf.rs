@@ -46,6 +46,12 @@ pub const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 
 const OFF_NR: u32 = 0;
 const OFF_ARCH: u32 = 4;
+const OFF_IP: u32 = 8;
+
+/// The in-process fast path's syscall gadget (`syscall; ret`), mapped by the object at
+/// this fixed address in every process that loads it (the tracer's `shim`).
+pub const GADGET_ADDR: u64 = 0x2_0000_0000;
+
 const fn off_arg_lo(i: u8) -> u32 {
     16 + 8 * i as u32
 }
@@ -245,6 +251,23 @@ pub fn build_filter() -> Vec<Insn> {
 /// [`build_filter`], also stopping the syscalls launcher options need.
 pub fn build_filter_with(opt: Optional) -> Vec<Insn> {
     let mut x86 = Vec::new();
+    if opt.shim_cookie != 0 {
+        // The fast path's calls (already translated): ALLOW when made from its gadget
+        // (instruction_pointer: the address after the `syscall`) with the cookie in
+        // args[5], which none of them uses (the kernel fills all six from the
+        // registers). The address alone cannot be met by chance after the register's
+        // value lingers: a signal handler entered on the call's way out finds r9 as
+        // the call left it, but makes its own calls from elsewhere.
+        let ip = GADGET_ADDR + 2;
+        let c = opt.shim_cookie;
+        let words = [(OFF_IP, ip as u32), (OFF_IP + 4, (ip >> 32) as u32), (off_arg_lo(5), c as u32), (off_arg_lo(5) + 4, (c >> 32) as u32)];
+        for (i, (off, k)) in words.iter().enumerate() {
+            x86.push(stmt(BPF_LD_W_ABS, *off));
+            // Any mismatch skips the remaining checks and the ALLOW.
+            x86.push(jump(BPF_JEQ_K, *k, 0, u8::try_from(2 * (words.len() - 1 - i) + 1).unwrap()));
+        }
+        x86.push(ret(SECCOMP_RET_ALLOW));
+    }
     x86.push(stmt(BPF_LD_W_ABS, OFF_NR));
     x86.push(jump(BPF_JGE_K, X32_SYSCALL_BIT as u32, 0, 1));
     x86.push(ret(errno(libc::ENOSYS)));
@@ -365,6 +388,33 @@ mod tests {
         let un = SeccompData { nr: Sys::uname.nr(), ..plain };
         assert_eq!(evaluate(&root, &un), SECCOMP_RET_ALLOW);
         assert_eq!(evaluate(&build_filter_with(Optional { uname: true, ..Optional::default() }), &un), TRACE);
+    }
+
+    /// The fast path's calls carry the cookie in args[5] and run; the same call
+    /// without it (or with half of it, or from i386) is stopped as before.
+    #[test]
+    fn the_shim_cookie_lets_calls_through() {
+        let cookie = 0x1234_5678_9abc_def0;
+        let f = build_filter_with(Optional { shim_cookie: cookie, ..Optional::default() });
+        let gadget = GADGET_ADDR + 2;
+        let call = |nr: u32, arch: u32, ip: u64, a5: u64| evaluate(&f, &SeccompData { nr, arch, ip, args: [1, 2, 3, 4, 5, a5] });
+        for s in [Sys::newfstatat, Sys::statx, Sys::openat2, Sys::getxattr, Sys::lgetxattr, Sys::faccessat, Sys::unlink] {
+            let x86 = |ip, a5| call(s.nr(), AUDIT_ARCH_X86_64, ip, a5);
+            assert_eq!(x86(gadget, cookie), SECCOMP_RET_ALLOW, "{}", s.name());
+            // The cookie lingering in r9 of a call made elsewhere, or the gadget's
+            // address without the cookie (or with half of it): stopped as before.
+            assert_eq!(x86(0x40_1000, cookie), TRACE, "{}", s.name());
+            assert_eq!(x86(gadget | 1 << 40, cookie), TRACE, "{}", s.name());
+            assert_eq!(x86(gadget, 0), TRACE, "{}", s.name());
+            assert_eq!(x86(gadget, cookie & 0xffff_ffff), TRACE, "{}", s.name());
+            assert_eq!(x86(gadget, cookie & !0xffff_ffff), TRACE, "{}", s.name());
+        }
+        // i386 never gets the exemption.
+        let plain = build_filter();
+        let i386 = SeccompData { nr: Sys::newfstatat.nr(), arch: AUDIT_ARCH_I386, ip: gadget, args: [1, 2, 3, 4, 5, cookie] };
+        assert_eq!(evaluate(&f, &i386), evaluate(&plain, &i386));
+        // Without a cookie the filter is the plain one.
+        assert_eq!(build_filter_with(Optional::default()), build_filter());
     }
 
     #[test]

@@ -101,6 +101,25 @@ fn name_for(given: &[u8], guest: &[u8], cwd_relative: bool) -> Vec<u8> {
 }
 
 pub fn plan(map: &Mapping, fs: &mut impl ExecFs, req: ExecRequest<'_>) -> ExecOutcome {
+    plan_exec(map, fs, req).0
+}
+
+/// Whether a file's first bytes are those of an x86_64 ELF64 file: with PT_INTERP,
+/// a program that loads a preloaded x86_64 object (a 32-bit one would make its
+/// loader print an error for it).
+pub fn x86_64_elf(head: &[u8]) -> bool {
+    head.len() >= 20 && head.starts_with(b"\x7fELF") && head[4] == 2 && head[5] == 1 && head[18..20] == [62, 0]
+}
+
+/// [`plan`], and whether the program that will run in the end is a dynamically
+/// linked x86_64 ELF file (see [`x86_64_elf`]).
+pub fn plan_exec(map: &Mapping, fs: &mut impl ExecFs, req: ExecRequest<'_>) -> (ExecOutcome, bool) {
+    let mut dynamic = false;
+    let outcome = plan_inner(map, fs, req, &mut dynamic);
+    (outcome, dynamic)
+}
+
+fn plan_inner(map: &Mapping, fs: &mut impl ExecFs, req: ExecRequest<'_>, dynamic: &mut bool) -> ExecOutcome {
     let mut cur = req.filename.to_vec();
     let mut lead: Vec<Vec<u8>> = vec![req.argv0.to_vec()];
     let mut needs = false;
@@ -155,6 +174,7 @@ pub fn plan(map: &Mapping, fs: &mut impl ExecFs, req: ExecRequest<'_>) -> ExecOu
             Err(ShebangError::NotScript) => {}
         }
         let ElfInterp::Path(loader) = interp else { return finish(needs, host, lead) };
+        *dynamic = x86_64_elf(&head);
         let lr = resolve::resolve(map, fs, req.cwd, Request { path: &loader, follow_last: true, names_entry: false, ..Default::default() });
         let loader_host = match lr.outcome {
             Outcome::Unchanged => return finish(needs, host, lead),
@@ -222,6 +242,30 @@ mod tests {
 
     fn lead(v: &[&str]) -> Vec<Vec<u8>> {
         v.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn dynamic_x86_64_programs_are_told_apart() {
+        let m = Mapping::for_store(b"/s").unwrap();
+        let kind = |filename: &str| {
+            let req = ExecRequest { filename: filename.as_bytes(), argv0: b"x", cwd: b"/home/u/work", cwd_relative: true, follow_last: true, fd_name: None };
+            plan_exec(&m, &mut fs(), req).1
+        };
+        // Host and store programs, and scripts by their interpreter.
+        assert!(kind("/bin/sh"));
+        assert!(kind("/nix/store/bash/bin/bash"));
+        assert!(kind("/nix/store/s/bin/script"));
+        assert!(kind("/home/u/host-script"));
+        // Static, or not ELF at all.
+        assert!(!kind("/nix/store/bb/bin/busybox"));
+        assert!(!kind("/nix/store/glibc/lib/ld-linux-x86-64.so.2"));
+        let mut elf32 = synthetic_elf(Some(b"/lib/ld-linux.so.2"));
+        elf32[4] = 1;
+        assert!(!x86_64_elf(&elf32));
+        let mut arm = synthetic_elf(Some(b"/lib/ld-linux-aarch64.so.1"));
+        arm[18] = 183;
+        assert!(!x86_64_elf(&arm));
+        assert!(x86_64_elf(&synthetic_elf(Some(b"/lib64/ld-linux-x86-64.so.2"))));
     }
 
     #[test]

@@ -116,6 +116,15 @@ impl Mapping {
         Mapping::new([(host, b"/nix".to_vec())])
     }
 
+    /// The host directory of `/nix/store` when every path below it maps by that prefix
+    /// alone (no bind lies inside the store): what the in-process fast path assumes.
+    pub fn plain_store(&self) -> Option<Vec<u8>> {
+        if self.binds.iter().any(|b| has_prefix(&b.guest, b"/nix/store") && b.guest.len() > b"/nix/store".len()) {
+            return None;
+        }
+        Some(self.to_host(b"/nix/store"))
+    }
+
     pub fn binds(&self) -> &[Bind] {
         &self.binds
     }
@@ -218,6 +227,17 @@ mod tests {
         assert!(m.maps_to(b"/usr", b"/usr"));
         assert!(m.maps_to(b"/", b"/"));
         assert!(!m.maps_to(b"/nix", b"/nix"));
+    }
+
+    #[test]
+    fn the_store_is_plain_unless_a_bind_lies_inside_it() {
+        assert_eq!(store().plain_store().unwrap(), b"/home/u/.local/share/nix/root/nix/store");
+        let inside = Mapping::new([(b"/s/nix".to_vec(), b"/nix".to_vec()), (b"/data".to_vec(), b"/nix/store/x-data".to_vec())]).unwrap();
+        assert_eq!(inside.plain_store(), None);
+        let beside = Mapping::new([(b"/s/nix".to_vec(), b"/nix".to_vec()), (b"/data".to_vec(), b"/nix/storage".to_vec())]).unwrap();
+        assert_eq!(beside.plain_store().unwrap(), b"/s/nix/store");
+        let whole = Mapping::new([(b"/s/store".to_vec(), b"/nix/store".to_vec())]).unwrap();
+        assert_eq!(whole.plain_store().unwrap(), b"/s/store");
     }
 
     /// Found by the e2e suite: readlink("") made ptnix map an empty guest path, and a

@@ -146,6 +146,10 @@ pub struct Optional {
     /// Opens that create nothing go to the supervisor too (see
     /// [`Sys::notified_open`]; Linux 5.14, which can answer with a descriptor).
     pub notify_open: bool,
+    /// Not 0: syscalls made from the in-process fast path's gadget
+    /// ([`crate::bpf::GADGET_ADDR`]) with this value in their sixth argument register
+    /// run without a stop (see the tracer's `shim`).
+    pub shim_cookie: u64,
 }
 
 const fn p(dirfd: Option<u8>, path: u8, follow: Follow, names_entry: bool) -> PathArg {

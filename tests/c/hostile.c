@@ -34,7 +34,11 @@
  *   hostile listener       installs an allow-all seccomp filter with a listener of
  *                          its own: "listener OK" or its errno
  *   hostile listener-probe the probe of that flag libseccomp makes (a null
- *                          program, as Nix runs before each build): "probe EFAULT" */
+ *                          program, as Nix runs before each build): "probe EFAULT"
+ *   hostile cookie FILE    stats FILE through libc (ptnix's fast path), then unlinks
+ *                          it with a raw syscall that carries the fast path's cookie
+ *                          (read from /proc/self/environ) in r9, from its own code:
+ *                          ptnix must translate it ("cookie OK", or its errno) */
 #include "common.h"
 #include <dirent.h>
 #include <fcntl.h>
@@ -338,6 +342,31 @@ static int maskstorm(const char *dir) {
     return 0;
 }
 
+static int cookie(const char *file) {
+    char env[65536];
+    int fd = open("/proc/self/environ", O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, env, sizeof env - 1);
+    if (n < 0) DIE("reading /proc/self/environ");
+    env[n] = 0;
+    unsigned long ck = 0;
+    for (char *e = env; e < env + n; e += strlen(e) + 1)
+        if (!strncmp(e, "PTNIX_SHIM=", 11)) ck = strtoul(strndup(e + 11, 16), NULL, 16);
+    if (!ck) {
+        printf("cookie none\n");
+        return 0;
+    }
+    struct stat st;
+    if (stat(file, &st)) DIE("stat");
+    register long r10 __asm__("r10") = 0;
+    register long r8 __asm__("r8") = 0;
+    register long r9 __asm__("r9") = (long)ck;
+    long ret;
+    __asm__ volatile("syscall" : "=a"(ret) : "a"((long)SYS_unlink), "D"(file), "S"(0L), "d"(0L), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
+    if (ret < 0) errno = (int)-ret;
+    report("cookie", ret);
+    return 0;
+}
+
 static int nodump(const char *file) {
     struct stat st;
     pid_t c = fork();
@@ -368,6 +397,7 @@ static int listener_probe(void) {
 
 int main(int argc, char **argv) {
     if (argc >= 3 && !strcmp(argv[1], "nodump")) return nodump(argv[2]);
+    if (argc >= 3 && !strcmp(argv[1], "cookie")) return cookie(argv[2]);
     if (argc >= 2 && !strcmp(argv[1], "listener")) return listener();
     if (argc >= 3 && !strcmp(argv[1], "maskstorm")) return maskstorm(argv[2]);
     if (argc >= 4 && !strcmp(argv[1], "exclstorm")) return exclstorm(atoi(argv[2]), argv[3]);

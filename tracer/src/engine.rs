@@ -26,6 +26,8 @@ pub struct Options {
     /// Answer the stat family by seccomp user notification where the kernel allows
     /// (see `notif`).
     pub notif: bool,
+    /// Preload the in-process fast path into dynamically linked programs (see `shim`).
+    pub shim: bool,
     /// Print `--stats` at exit.
     pub stats: bool,
     /// `-v` level (0: quiet) and where the log goes (None: stderr).
@@ -82,6 +84,8 @@ pub struct Engine {
     pub(crate) old_seccomp_order: bool,
     pub(crate) tracees: HashMap<Pid, Tracee>,
     pub(crate) shortlinks: ShortLinks,
+    /// The in-process fast path, when in use.
+    pub(crate) shim: Option<crate::shim::Shim>,
     /// Remembered facts about immutable store objects (see `fscache`).
     pub(crate) cache: FsCache,
     /// Thread group -> guest path of the program, for processes whose loader ptnix
@@ -125,6 +129,14 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     let mut optional = opts.launcher.optional;
     optional.placement = opts.pin && placement::worthwhile();
     optional.listing_fd_base = if opts.seccomp { crate::listingfd::base(&mapping) } else { 0 };
+    // The fast path needs the filter (which lets its calls through by their cookie) and
+    // a store that maps by prefix alone.
+    // openat2 (Linux 5.6) is how the object checks directories for symlinks.
+    let shim = match (opts.seccomp && opts.shim && kernel::at_least(5, 6), mapping.plain_store()) {
+        (true, Some(store)) => crate::shim::Shim::install(&mut shortlinks, &store),
+        _ => None,
+    };
+    optional.shim_cookie = shim.as_ref().map_or(0, |s| s.cookie);
     let filter = opts.seccomp.then(|| bpf::build_filter_with(optional));
     let notify_open = kernel::at_least(5, 14);
     let notifying = (opts.seccomp && opts.notif && crate::notif::usable())
@@ -171,6 +183,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         old_seccomp_order: kernel::seccomp_stop_precedes_entry_stop(),
         tracees: HashMap::new(),
         shortlinks,
+        shim,
         cache: FsCache::new(&store_dir),
         exe_of,
         bound_names: HashMap::new(),
@@ -191,6 +204,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         outcome: None,
     };
     e.tracees.insert(spawned.pid, Tracee { linked: true, ..Tracee::default() });
+    e.stats.shimmed = e.shim.as_ref().map(|_| 0);
     let r = e.event_loop();
     e.shortlinks.cleanup();
     if e.stats.enabled {

@@ -22,9 +22,16 @@ pub(crate) enum Verdict {
     Return(i64),
     /// The registers were changed in place (another syscall, other arguments).
     Changed,
-    /// An execve with a new filename and a new argv: `lead` strings, then the
-    /// original argv pointers `rest`.
-    Exec { path_arg: u8, argv_arg: u8, filename: Vec<u8>, lead: Vec<Vec<u8>>, rest: Vec<u64> },
+    /// An execve with a new filename, and a new argv (`lead` strings, then the original
+    /// argv pointers `rest`) unless `lead` is empty, and a new environment if `env`.
+    Exec { path_arg: u8, argv_arg: u8, filename: Vec<u8>, lead: Vec<Vec<u8>>, rest: Vec<u64>, env: Option<ExecEnv> },
+}
+
+/// An execve's new environment: `lead` strings, then the original envp pointers `rest`.
+pub(crate) struct ExecEnv {
+    pub arg: u8,
+    pub lead: Vec<Vec<u8>>,
+    pub rest: Vec<u64>,
 }
 
 pub(crate) fn fail(e: i32) -> Verdict {
@@ -71,9 +78,9 @@ impl Engine {
             Verdict::Changed => {
                 let _ = ptrace::set_regs(pid, &regs);
             }
-            Verdict::Exec { path_arg, argv_arg, filename, lead, rest } => {
+            Verdict::Exec { path_arg, argv_arg, filename, lead, rest, env } => {
                 self.stats.rewritten += 1;
-                match self.write_exec(pid, &mut regs, (path_arg, argv_arg), &filename, &lead, &rest) {
+                match self.write_exec(pid, &mut regs, (path_arg, argv_arg), &filename, (&lead, &rest), env.as_ref()) {
                     Ok(()) => {
                         let _ = ptrace::set_regs(pid, &regs);
                     }

@@ -5,7 +5,7 @@
 //! `/proc/PID/exe` must show when a loader was started explicitly.
 
 use crate::engine::Engine;
-use crate::entry::{fail, Verdict, RED_ZONE};
+use crate::entry::{fail, ExecEnv, Verdict, RED_ZONE};
 use crate::hostfs::{self, TraceeFs};
 use crate::mem;
 use crate::ptrace::{Pid, Regs};
@@ -82,12 +82,30 @@ impl Engine {
         } else {
             [&fd_name[..], b"/", &path[..]].concat()
         };
-        let plan = match exec::plan(&self.mapping, &mut fs, req) {
-            ExecOutcome::Unchanged if filename == path || from_fd => return Verdict::Pass,
-            ExecOutcome::Unchanged => {
+        let (outcome, dynamic) = exec::plan_exec(&self.mapping, &mut fs, req);
+        // The in-process fast path (see `shim`), for a program that can load it.
+        let env = match (&self.shim, dynamic && !from_fd) {
+            (Some(shim), true) => {
+                let envp_arg = argv_arg + 1;
+                let env = shim.environment(pid, arg(regs, envp_arg)).map(|(lead, rest)| ExecEnv { arg: envp_arg, lead, rest });
+                if env.is_some() {
+                    *self.stats.shimmed.get_or_insert(0) += 1;
+                }
+                env
+            }
+            _ => None,
+        };
+        let plan = match outcome {
+            ExecOutcome::Unchanged if (filename == path || from_fd) && env.is_none() => return Verdict::Pass,
+            ExecOutcome::Unchanged if env.is_none() => {
                 let mut f = filename;
                 f.push(0);
                 return Verdict::Rewrite(vec![(a.path, f)], Vec::new());
+            }
+            ExecOutcome::Unchanged => {
+                let mut f = filename;
+                f.push(0);
+                return Verdict::Exec { path_arg: a.path, argv_arg, filename: f, lead: Vec::new(), rest: Vec::new(), env };
             }
             ExecOutcome::Error(e) => return fail(e),
             ExecOutcome::Plan(p) => p,
@@ -107,6 +125,9 @@ impl Engine {
         };
         filename.push(0);
         if plan.lead == [argv0] {
+            if env.is_some() {
+                return Verdict::Exec { path_arg: a.path, argv_arg, filename, lead: Vec::new(), rest: Vec::new(), env };
+            }
             self.remember(pid, regs, vec![(a.path, path)]);
             return Verdict::Rewrite(vec![(a.path, filename)], Vec::new());
         }
@@ -114,41 +135,61 @@ impl Engine {
             Ok(r) => r,
             Err(e) => return fail(e),
         };
-        Verdict::Exec { path_arg: a.path, argv_arg, filename, lead: plan.lead, rest }
+        Verdict::Exec { path_arg: a.path, argv_arg, filename, lead: plan.lead, rest, env }
     }
 
-    /// Writes `filename`, the `lead` strings and the new argv array (lead pointers,
-    /// then the original argv[1..] pointers, then NULL) below the red zone.
+    /// Writes `filename` and, below the red zone, the new argv array (`lead` pointers,
+    /// then the original argv[1..] pointers `rest`, then NULL) unless `lead` is empty,
+    /// and the new envp array likewise if `env`, with their strings.
     pub(crate) fn write_exec(
         &mut self,
         pid: Pid,
         regs: &mut Regs,
         (path_arg, argv_arg): (u8, u8),
         filename: &[u8],
-        lead: &[Vec<u8>],
-        rest: &[u64],
+        (lead, rest): (&[Vec<u8>], &[u64]),
+        env: Option<&ExecEnv>,
     ) -> Result<(), i32> {
-        let strings: usize = filename.len() + lead.iter().map(|s| s.len() + 1).sum::<usize>();
-        let ptrs = 8 * (lead.len() + rest.len() + 1);
-        let total = ((strings + 15) & !15) + ptrs;
+        let (env_lead, env_rest): (&[Vec<u8>], &[u64]) = env.map_or((&[], &[]), |e| (&e.lead, &e.rest));
+        let strings: usize = filename.len() + lead.iter().chain(env_lead).map(|s| s.len() + 1).sum::<usize>();
+        let argv_len = if lead.is_empty() { 0 } else { lead.len() + rest.len() + 1 };
+        let envp_len = if env.is_some() { env_lead.len() + env_rest.len() + 1 } else { 0 };
+        let total = ((strings + 15) & !15) + 8 * (argv_len + envp_len);
         let base = (regs.rsp - RED_ZONE - total as u64) & !15;
         let mut block = Vec::with_capacity(total);
         block.extend_from_slice(filename);
-        let mut addrs = Vec::with_capacity(lead.len());
-        for s in lead {
-            addrs.push(base + block.len() as u64);
-            block.extend_from_slice(s);
-            block.push(0);
-        }
+        let add_strings = |block: &mut Vec<u8>, strings: &[Vec<u8>]| -> Vec<u64> {
+            strings
+                .iter()
+                .map(|s| {
+                    let at = base + block.len() as u64;
+                    block.extend_from_slice(s);
+                    block.push(0);
+                    at
+                })
+                .collect()
+        };
+        let argv_strings = add_strings(&mut block, lead);
+        let env_strings = add_strings(&mut block, env_lead);
         block.resize((strings + 15) & !15, 0);
-        let argv_addr = base + block.len() as u64;
-        for p in addrs.iter().chain(rest) {
-            block.extend_from_slice(&p.to_ne_bytes());
-        }
-        block.extend_from_slice(&0u64.to_ne_bytes());
+        let add_array = |block: &mut Vec<u8>, ptrs: &[u64], rest: &[u64]| -> u64 {
+            let at = base + block.len() as u64;
+            for p in ptrs.iter().chain(rest) {
+                block.extend_from_slice(&p.to_ne_bytes());
+            }
+            block.extend_from_slice(&0u64.to_ne_bytes());
+            at
+        };
+        let argv_addr = (!lead.is_empty()).then(|| add_array(&mut block, &argv_strings, rest));
+        let envp_addr = env.map(|_| add_array(&mut block, &env_strings, env_rest));
         mem::write(pid, base, &block)?;
         set_arg(regs, path_arg, base);
-        set_arg(regs, argv_arg, argv_addr);
+        if let Some(a) = argv_addr {
+            set_arg(regs, argv_arg, a);
+        }
+        if let (Some(e), Some(a)) = (env, envp_addr) {
+            set_arg(regs, e.arg, a);
+        }
         Ok(())
     }
 
@@ -277,11 +318,19 @@ fn read_argv0(pid: Pid, argv: u64) -> Result<Vec<u8>, i32> {
 
 /// The pointers argv[1..], without the terminating NULL.
 fn read_argv_tail(pid: Pid, argv: u64) -> Result<Vec<u64>, i32> {
-    let mut out = Vec::new();
     if argv == 0 {
+        return Ok(Vec::new());
+    }
+    read_ptr_array(pid, argv + 8)
+}
+
+/// The pointers of the NULL-terminated array at `at` (none for a NULL `at`), without
+/// the NULL.
+pub(crate) fn read_ptr_array(pid: Pid, mut at: u64) -> Result<Vec<u64>, i32> {
+    let mut out = Vec::new();
+    if at == 0 {
         return Ok(out);
     }
-    let mut at = argv + 8;
     let mut chunk = [0u8; 8 * 64];
     loop {
         // Never read across a page end: the array may end just before an unmapped page.

@@ -27,6 +27,7 @@ pub mod probe;
 pub mod ptrace;
 mod regs;
 mod signals;
+mod shim;
 mod shortlinks;
 mod standins;
 pub mod spawn;

@@ -115,6 +115,53 @@ pub fn read(pid: Pid, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
     Ok(())
 }
 
+/// The first `len` bytes (fewer where a NUL or the end of the mapping comes first:
+/// never past a page end in one piece) of the strings at `addrs`, in one
+/// process_vm_readv for up to IOV_MAX of them (an environment at exec).
+pub fn read_prefixes(pid: Pid, addrs: &[u64], len: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::with_capacity(addrs.len());
+    for chunk in addrs.chunks(1024) {
+        let lens: Vec<usize> = chunk.iter().map(|&a| ((PAGE - a % PAGE) as usize).min(len)).collect();
+        let mut buf = vec![0u8; lens.iter().sum()];
+        let mut local = Vec::with_capacity(1);
+        local.push(libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() });
+        let remote: Vec<libc::iovec> =
+            chunk.iter().zip(&lens).map(|(&a, &l)| libc::iovec { iov_base: a as *mut libc::c_void, iov_len: l }).collect();
+        let got = if VM_RW_WORKS.load(Ordering::Relaxed) {
+            // SAFETY: `local` describes `buf`, which we own mutably; remote memory is the
+            // tracee's.
+            let n = unsafe { libc::process_vm_readv(pid, local.as_ptr(), 1, remote.as_ptr(), remote.len() as libc::c_ulong, 0) };
+            n.max(0) as usize
+        } else {
+            0
+        };
+        let mut at = 0;
+        for (&a, &l) in chunk.iter().zip(&lens) {
+            let mut s = if at + l <= got {
+                buf[at..at + l].to_vec()
+            } else {
+                // Past what the batch read (an unmapped pointer stops it): one by one.
+                let mut b = vec![0u8; l];
+                let n = read_upto(pid, a, &mut b);
+                b.truncate(n);
+                b
+            };
+            at += l;
+            // A string that goes on into the next page: the rest of its prefix.
+            if s.len() < len && !s.contains(&0) && s.len() == l {
+                let mut more = vec![0u8; len - s.len()];
+                let n = read_upto(pid, a + s.len() as u64, &mut more);
+                s.extend_from_slice(&more[..n]);
+            }
+            if let Some(nul) = memchr::memchr(0, &s) {
+                s.truncate(nul);
+            }
+            out.push(s);
+        }
+    }
+    out
+}
+
 /// Reads as much of `buf.len()` bytes at `addr` as is mapped (process_vm_readv
 /// stops at the first unmapped page); returns how many. Reads across page ends on
 /// purpose: for memory known to be mapped up to some unknown end (a stack).

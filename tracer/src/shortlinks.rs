@@ -160,6 +160,25 @@ impl ShortLinks {
         Ok(p)
     }
 
+    /// Writes `content` to the new file `name` (mode `mode`) in the private directory
+    /// and returns its path.
+    pub fn write_file(&mut self, name: &[u8], content: &[u8], mode: u32) -> Result<Vec<u8>, i32> {
+        use std::io::Write;
+        let mut p = self.ensure_dir()?;
+        p.push(b'/');
+        p.extend_from_slice(name);
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(&p));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode | 0o200)
+            .open(path)
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+        f.write_all(content).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+        Ok(p)
+    }
+
     /// A new empty stand-in directory, `SHORTDIR/g/N` (mode 0755 until `standins`
     /// makes it read-only).
     pub fn new_stand_in(&mut self) -> Result<Vec<u8>, i32> {

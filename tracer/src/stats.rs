@@ -36,6 +36,8 @@ pub struct Stats {
     pub tracer_time: Duration,
     /// Notified calls handed to the tracer (see `escalate`).
     pub escalated: u64,
+    /// Execs given the in-process fast path (see `shim`; None: it is off).
+    pub shimmed: Option<u64>,
     /// Time the supervisor spent answering notifications.
     pub notif_time: Duration,
     /// Moves of tracees to the tracer's CPU and back (None: placement is off).
@@ -90,6 +92,9 @@ impl Stats {
             if self.escalated > 0 {
                 let _ = writeln!(s, "  notified calls handed to the tracer: {}", self.escalated);
             }
+        }
+        if let Some(n) = self.shimmed {
+            let _ = writeln!(s, "  in-process fast path: preloaded at {n} execs (its calls make no stop and are not counted)");
         }
         if self.entry_other > 0 {
             let _ = writeln!(s, "  entry stops of other syscalls (pure-ptrace mode): {}", self.entry_other);

@@ -1,0 +1,232 @@
+//! The in-process fast path (the tracer's `shim`): dynamically linked programs make
+//! their stat, lstat, statx, getxattr, lgetxattr, access and open calls on store paths
+//! themselves (and readlink, listxattr, llistxattr). Whatever it answers must be what ptnix answers without it (`--no-shim`),
+//! for every kind of path: symlinks with absolute /nix targets, relative ones, dangling
+//! ones, symlinked directories, `.` and `..`, trailing slashes, missing names, files
+//! used as directories, unsearchable directories. And the program must not see it.
+
+use ptnix_tests::*;
+
+/// Each call on each path: its result (the fields that do not depend on the time) or
+/// its errno.
+const CALLS: &str = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.statx.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p]
+libc.access.argtypes = [ctypes.c_char_p, ctypes.c_int]
+def res(f):
+    try:
+        return f()
+    except OSError as e:
+        return "E" + str(e.errno)
+def st(s):
+    return (oct(s.st_mode), s.st_size, s.st_ino, s.st_nlink)
+def statx(p, flags):
+    buf = ctypes.create_string_buffer(256)
+    if libc.statx(-100, p.encode(), flags, 0xfff, buf) != 0:
+        return "E" + str(ctypes.get_errno())
+    raw = buf.raw
+    return (oct(int.from_bytes(raw[28:30], "little")), int.from_bytes(raw[40:48], "little"), int.from_bytes(raw[32:40], "little"))
+def access(p, m):
+    return "ok" if libc.access(p.encode(), m) == 0 else "E" + str(ctypes.get_errno())
+def opened(p, flags, mode=0o644):
+    fd = os.open(p, flags, mode)
+    s = os.fstat(fd)
+    os.close(fd)
+    return (oct(s.st_mode), s.st_size)
+for p in sys.argv[1:]:
+    print(p)
+    print("  stat", res(lambda: st(os.stat(p))))
+    print("  lstat", res(lambda: st(os.lstat(p))))
+    print("  statx", statx(p, 0), statx(p, 0x100))
+    print("  access", access(p, 0), access(p, 4), access(p, 2), access(p, 1))
+    print("  xattr", res(lambda: os.getxattr(p, "user.x")), res(lambda: os.getxattr(p, "user.x", follow_symlinks=False)))
+    print("  readlink", res(lambda: os.readlink(p)))
+    print("  listxattr", res(lambda: sorted(os.listxattr(p))), res(lambda: sorted(os.listxattr(p, follow_symlinks=False))))
+    print("  open", res(lambda: opened(p, os.O_RDONLY)), res(lambda: opened(p, os.O_RDONLY | os.O_NOFOLLOW)), res(lambda: opened(p, os.O_RDONLY | os.O_DIRECTORY)))
+"#;
+
+/// A store with every kind of path the fast path must either answer exactly or leave
+/// to ptnix. Returns the guest paths to try.
+fn store_paths(fx: &Fixture) -> Vec<String> {
+    let s = "/nix/store";
+    fx.write(fx.host(format!("{s}/aaa-pkg/bin/tool")), "#!/bin/sh\n");
+    std::fs::set_permissions(fx.host(format!("{s}/aaa-pkg/bin/tool")), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fx.write(fx.host(format!("{s}/bbb-other/file")), "other\n");
+    fx.write(fx.host(format!("{s}/bbb-other/sub/deep")), "deep\n");
+    fx.symlink("/nix/store/bbb-other/file", fx.host(format!("{s}/aaa-pkg/abs")));
+    fx.symlink("../bbb-other/file", fx.host(format!("{s}/aaa-pkg/rel")));
+    fx.symlink("/nix/store/none/x", fx.host(format!("{s}/aaa-pkg/dangling")));
+    fx.symlink("/nix/store/bbb-other", fx.host(format!("{s}/aaa-pkg/dirlink")));
+    fx.symlink("/nix/store/bbb-other/sub", fx.host(format!("{s}/aaa-pkg/sublink")));
+    fx.symlink("/etc/hostname", fx.host(format!("{s}/aaa-pkg/hostlink")));
+    fx.symlink("/nix/store/aaa-pkg", fx.host(format!("{s}/pkg-link")));
+    fx.mkdirs(&fx.host(format!("{s}/ccc-locked/inner")));
+    fx.write(fx.host(format!("{s}/ccc-locked/inner/f")), "f\n");
+    std::fs::set_permissions(fx.host(format!("{s}/ccc-locked/inner")), std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    [
+        "/nix/store",
+        "/nix/store/",
+        "/nix/store/aaa-pkg",
+        "/nix/store/aaa-pkg/",
+        "/nix/store/aaa-pkg/bin/tool",
+        "/nix/store/aaa-pkg/bin/tool/",
+        "/nix/store/aaa-pkg/bin/tool/x",
+        "/nix/store/aaa-pkg/bin//tool",
+        "/nix/store/aaa-pkg/./bin/tool",
+        "/nix/store/aaa-pkg/bin/../bin/tool",
+        "/nix/store/aaa-pkg/../bbb-other/file",
+        "/nix/store/aaa-pkg/abs",
+        "/nix/store/aaa-pkg/abs/",
+        "/nix/store/aaa-pkg/rel",
+        "/nix/store/aaa-pkg/dangling",
+        "/nix/store/aaa-pkg/dirlink",
+        "/nix/store/aaa-pkg/dirlink/",
+        "/nix/store/aaa-pkg/dirlink/file",
+        "/nix/store/aaa-pkg/dirlink/sub/deep",
+        "/nix/store/aaa-pkg/sublink/deep",
+        "/nix/store/aaa-pkg/hostlink",
+        "/nix/store/pkg-link/bin/tool",
+        "/nix/store/pkg-link",
+        "/nix/store/missing",
+        "/nix/store/missing/x",
+        "/nix/store/aaa-pkg/missing",
+        "/nix/store/ccc-locked/inner",
+        "/nix/store/ccc-locked/inner/f",
+        "/nix/store/ccc-locked/inner/missing",
+        "/nix/store/..",
+        "/nix/store/.",
+        "/nix/storex/a",
+    ]
+    .iter()
+    .map(|p| p.to_string())
+    .collect()
+}
+
+/// The user notifications and stops a `--stats` report counts for `name`.
+fn calls_seen(stderr: &str, name: &str) -> u64 {
+    stderr
+        .lines()
+        .filter(|l| l.contains("user notifications") || l.contains("entry stops by syscall"))
+        .flat_map(|l| l.split([',', '(', ':']))
+        .filter_map(|part| {
+            let mut w = part.split_whitespace();
+            (w.next() == Some(name)).then(|| w.next()?.trim_end_matches(')').parse::<u64>().ok()).flatten()
+        })
+        .sum()
+}
+
+both_modes! {
+    /// Every call on every kind of store path answers as without the fast path.
+    fn answers_as_without_it(m: Mode) {
+        require!(Python3);
+        let fx = Fixture::new(m);
+        let paths = store_paths(&fx);
+        let mut argv = vec![PYTHON.to_string(), "-c".into(), CALLS.into()];
+        argv.extend(paths.iter().cloned());
+        let with = fx.run(&argv).ok();
+        let mut no_shim: Vec<String> = ["run", "--no-shim", "--store"].iter().map(|s| s.to_string()).collect();
+        no_shim.push(fx.store.to_str().unwrap().into());
+        no_shim.extend(m.flags().iter().map(|s| s.to_string()));
+        no_shim.push("--".into());
+        no_shim.extend(argv.iter().cloned());
+        let without = fx.ptnix(&no_shim).run().ok();
+        assert_eq!(with.stdout(), without.stdout(), "\nwith the fast path:\n{with}\nwithout:\n{without}");
+        // The answers are the real ones, not two equal wrong ones.
+        let out = with.stdout();
+        assert!(out.contains("/nix/store/aaa-pkg/abs\n  stat ('0o100644', 6,"), "\n{out}");
+        assert!(out.contains("/nix/store/aaa-pkg/dangling\n  stat E2\n  lstat ('0o120777',"), "\n{out}");
+        assert!(out.contains("/nix/store/aaa-pkg/bin/tool/\n  stat E20\n"), "\n{out}");
+        assert!(out.contains("/nix/store/ccc-locked/inner/f\n  stat E13\n"), "\n{out}");
+        assert!(out.contains("  readlink /nix/store/bbb-other/file\n"), "\n{out}");
+    }
+
+    /// The program's calls on store paths are made without a stop or a notification
+    /// (seccomp modes); without the filter there is no fast path, and nothing changes.
+    fn store_calls_need_no_stop(m: Mode) {
+        require!(Python3);
+        let fx = Fixture::new(m);
+        for i in 0..200 {
+            fx.write(fx.host(format!("/nix/store/ddd-many/f{i}")), "x");
+        }
+        let code = "import os\nfor i in range(200):\n    os.stat('/nix/store/ddd-many/f%d' % i)\n    os.lstat('/nix/store/ddd-many/f%d' % i)\n    os.close(os.open('/nix/store/ddd-many/f%d' % i, os.O_RDONLY))\nprint('done')";
+        let mut args: Vec<String> = ["run", "--stats", "--store"].iter().map(|s| s.to_string()).collect();
+        args.push(fx.store.to_str().unwrap().into());
+        args.extend(m.flags().iter().map(|s| s.to_string()));
+        args.extend(["--".into(), PYTHON.into(), "-c".into(), code.into()]);
+        let out = fx.ptnix(&args).run().ok();
+        assert_eq!(out.stdout(), "done\n");
+        let err = out.stderr();
+        let seen = calls_seen(&err, "newfstatat") + calls_seen(&err, "statx") + calls_seen(&err, "openat");
+        if m.seccomp() {
+            // Python's own start makes about 130 (host paths).
+            assert!(seen < 300, "{seen} calls reached ptnix\n{out}");
+        } else {
+            assert!(seen >= 600, "{seen} calls reached ptnix\n{out}");
+        }
+    }
+
+    /// The program sees the environment it was given: no entry of ptnix's, its own
+    /// LD_PRELOAD exactly as it was (and loaded), and the same in its children; a
+    /// static program is not given one at all.
+    fn the_environment_is_the_programs(m: Mode) {
+        require!(Python3);
+        let fx = Fixture::new(m);
+        let show = "import os; print(sorted(k for k in os.environ if 'PRELOAD' in k or 'PTNIX' in k), os.environ.get('LD_PRELOAD'))";
+        fx.run(&[PYTHON, "-c", show]).expect_stdout("[] None\n");
+        // A child started with an explicit environment, and one with LD_PRELOAD.
+        let nested = format!(
+            "import os, subprocess, sys\nsubprocess.run([sys.executable, '-c', {show:?}], env={{'A': '1'}})\nsubprocess.run([sys.executable, '-c', {show:?}], env={{'LD_PRELOAD': 'libm.so.6'}})"
+        );
+        fx.run(&[PYTHON, "-c", &nested]).expect_stdout("[] None\n['LD_PRELOAD'] libm.so.6\n");
+        // Their own preload is loaded as well.
+        let maps = "import sys; print(any('libm.so' in l for l in open('/proc/self/maps')))";
+        fx.cmd(&[PYTHON, "-c", maps]).env("LD_PRELOAD", "libm.so.6").run().expect_stdout("True\n");
+        if std::path::Path::new("/bin/busybox").exists() {
+            let out = fx.run(&["/bin/busybox", "env"]).ok();
+            assert!(!out.stdout().contains("PRELOAD") && !out.stdout().contains("PTNIX"), "\n{out}");
+        } else {
+            assert!(!under_ci(), "busybox-static is missing");
+        }
+    }
+
+    /// A call made from elsewhere than the fast path's gadget is translated even if it
+    /// carries the cookie in r9 (as a signal handler entered on the fast path's way
+    /// out may: the register keeps its value).
+    fn the_cookie_alone_lets_nothing_through(m: Mode) {
+        require!(Cc);
+        let fx = Fixture::new(m);
+        fx.write(fx.host("/nix/store/victim"), "x");
+        let out = fx.run(&[c_prog("hostile").as_os_str(), "cookie".as_ref(), "/nix/store/victim".as_ref()]).ok();
+        let expected = if m.seccomp() { "cookie OK\n" } else { "cookie none\n" };
+        assert_eq!(out.stdout(), expected, "\n{out}");
+        assert!(!fx.host("/nix/store/victim").exists() || !m.seccomp(), "\n{out}");
+    }
+
+    /// Files a build creates in its output (a writable store directory) get the
+    /// process's own umask, and O_EXCL and O_NOFOLLOW keep their meaning.
+    fn creates_in_the_store(m: Mode) {
+        require!(Python3);
+        let fx = Fixture::new(m);
+        fx.mkdirs(&fx.host("/nix/store/eee-out"));
+        fx.symlink("/nix/store/eee-out/target", fx.host("/nix/store/eee-out/link"));
+        let code = r#"
+import os
+os.umask(0o027)
+fd = os.open('/nix/store/eee-out/new', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+os.write(fd, b'hi'); os.close(fd)
+print(oct(os.stat('/nix/store/eee-out/new').st_mode & 0o777))
+for flags in (os.O_CREAT | os.O_EXCL, os.O_CREAT | os.O_NOFOLLOW):
+    try:
+        os.open('/nix/store/eee-out/new' if flags & os.O_EXCL else '/nix/store/eee-out/link', os.O_WRONLY | flags, 0o600)
+        print('opened')
+    except OSError as e:
+        print(e.errno)
+fd = os.open('/nix/store/eee-out/link', os.O_WRONLY | os.O_CREAT, 0o600)
+os.close(fd)
+print(os.path.exists('/nix/store/eee-out/target'))
+"#;
+        fx.run(&[PYTHON, "-c", code]).expect_stdout("0o640\n17\n40\nTrue\n");
+        assert_eq!(fx.read_string(fx.host("/nix/store/eee-out/new")), "hi");
+    }
+}

@@ -1,0 +1,430 @@
+/* ptnix's in-process fast path for the stat family and opens of store paths.
+ *
+ * Preloaded into dynamically linked programs (see the tracer's `shim.rs`). It defines
+ * the libc entry points below, so the program's own calls of them land here:
+ * - a path ptnix would translate by prefix alone (absolute, under /nix/store, no
+ *   "." or ".." or empty name, no trailing slash) whose directory part holds no
+ *   symlink (openat2 RESOLVE_NO_SYMLINKS on the canonical host store says so) is
+ *   translated here, and the call is made on the host path from the gadget, a
+ *   `syscall` instruction on a page at a fixed address, with ptnix's cookie in its
+ *   sixth argument register, which none of these calls uses: ptnix's filter lets
+ *   exactly such calls through, without a stop or a notification;
+ * - anything else (a symlink met, a relative path, a host path, an error of the
+ *   directory's lookup) is made as a plain syscall, which the filter stops or
+ *   notifies as it would libc's: ptnix translates it.
+ * The last name is never followed here: a call that follows it and finds a symlink
+ * goes the slow way too (its target may be an absolute /nix path).
+ *
+ * No libc: it must load into any program whatever its libc's version. It uses only
+ * `__errno_location` and `environ`, which glibc and musl both export.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+/* Our own definitions, not libc's headers: this file defines functions those
+ * headers declare with other types, and the values are the x86_64 kernel ABI. */
+#define SYS_close 3
+#define SYS_mmap 9
+#define SYS_mprotect 10
+#define SYS_munmap 11
+#define SYS_access 21
+#define SYS_getxattr 191
+#define SYS_lgetxattr 192
+#define SYS_listxattr 194
+#define SYS_llistxattr 195
+#define SYS_openat 257
+#define SYS_newfstatat 262
+#define SYS_readlinkat 267
+#define SYS_statx 332
+#define SYS_openat2 437
+#define AT_FDCWD (-100)
+#define AT_SYMLINK_NOFOLLOW 0x100
+#define AT_NO_AUTOMOUNT 0x800
+#define AT_STATX_SYNC_TYPE 0x6000
+#define O_CREAT 0100
+#define O_DIRECTORY 0200000
+#define O_NOFOLLOW 0400000
+#define O_CLOEXEC 02000000
+#define O_PATH 010000000
+#define O_TMPFILE_BIT 020000000
+#define RESOLVE_NO_SYMLINKS 0x04
+#define STATX_TYPE 1
+#define S_IFMT 0170000
+#define S_IFLNK 0120000
+#define S_ISLNK(m) (((m) & S_IFMT) == S_IFLNK)
+#define ELOOP 40
+#define EPERM 1
+#define E2BIG 7
+#define ENOSYS 38
+#define EINVAL 22
+
+struct open_how {
+    uint64_t flags, mode, resolve;
+};
+
+/* The kernel's struct stat for x86_64 (newfstatat), which glibc's and musl's are:
+ * only st_mode (at offset 24) is looked at. */
+/* 144 bytes. */
+struct stat {
+    uint64_t st_dev, st_ino, st_nlink;
+    uint32_t st_mode, st_uid, st_gid, pad0;
+    uint64_t rest[13];
+};
+
+/* Must match ptnix_syscalls::bpf::GADGET_ADDR. */
+#define GADGET_ADDR 0x200000000UL
+#define PATH_MAX_ 4096
+#define STORE "/nix/store"
+#define STORE_LEN 10
+
+extern int *__errno_location(void);
+extern char **environ;
+
+/* The canonical host directory /nix/store stands for, ptnix's cookie, and whether
+ * the fast path is on (ptnix configured it). */
+static char host_store[PATH_MAX_];
+static size_t host_store_len;
+static long cookie;
+static int enabled;
+
+static long raw6(long nr, long a, long b, long c, long d, long e, long f)
+{
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+
+/* A call already translated, made from the gadget (`syscall; ret` at GADGET_ADDR)
+ * with the cookie in r9: ptnix's filter lets exactly such calls through. The cookie
+ * goes into r9 here and is wiped after, so that it lingers in no register. */
+static long fast6(long nr, long a, long b, long c, long d, long e)
+{
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    long ret;
+    __asm__ volatile("mov %[ck], %%r9\n\t"
+                     "call *%[g]\n\t"
+                     "xor %%r9d, %%r9d"
+                     : "=a"(ret)
+                     : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8),
+                       [g] "r"(GADGET_ADDR), [ck] "m"(cookie)
+                     : "rcx", "r9", "r11", "memory");
+    return ret;
+}
+
+static long ret_errno(long r)
+{
+    if (r < 0 && r > -4096) {
+        *__errno_location() = (int)-r;
+        return -1;
+    }
+    return r;
+}
+
+#define SLOW(nr, a, b, c, d) ret_errno(raw6((nr), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0))
+
+static size_t slen(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+/* A translatable path: `STORE/` then names, none empty, "." or "..", no trailing
+ * slash. Writes the host path into `out` and the offset of its last slash. */
+static int translate(const char *p, char *out, size_t *last_slash)
+{
+    if (!enabled || !p)
+        return 0;
+    for (int i = 0; i < STORE_LEN; i++)
+        if (p[i] != STORE[i])
+            return 0;
+    if (p[STORE_LEN] != '/')
+        return 0;
+    const char *rest = p + STORE_LEN; /* "/name/..." */
+    size_t n = 0, slash = 0;
+    while (rest[n]) {
+        if (rest[n] == '/') {
+            const char *c = rest + n + 1;
+            if (c[0] == 0 || c[0] == '/')
+                return 0;
+            if (c[0] == '.' && (c[1] == 0 || c[1] == '/'))
+                return 0;
+            if (c[0] == '.' && c[1] == '.' && (c[2] == 0 || c[2] == '/'))
+                return 0;
+            slash = n;
+        }
+        n++;
+    }
+    if (host_store_len + n + 1 > PATH_MAX_)
+        return 0;
+    for (size_t i = 0; i < host_store_len; i++)
+        out[i] = host_store[i];
+    for (size_t i = 0; i <= n; i++)
+        out[host_store_len + i] = rest[i];
+    *last_slash = host_store_len + slash;
+    return 1;
+}
+
+/* A descriptor of the host path's directory if no symlink lies on it, else -1 (the
+ * caller goes the slow way). */
+static int open_dir(char *host, size_t last_slash)
+{
+    struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS };
+    host[last_slash] = 0;
+    long fd = fast6(SYS_openat2, AT_FDCWD, (long)host, (long)&how, sizeof how, 0);
+    host[last_slash] = '/';
+    return fd < 0 ? -1 : (int)fd;
+}
+
+static void close_fd(int fd)
+{
+    fast6(SYS_close, fd, 0, 0, 0, 0);
+}
+
+/* newfstatat of a store path on the fast path: 1 done (result in *r), 0 not. */
+static int fast_fstatat(const char *path, struct stat *st, int flags, long *r)
+{
+    char host[PATH_MAX_];
+    size_t ls;
+    if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT))
+        return 0;
+    if (!translate(path, host, &ls))
+        return 0;
+    int d = open_dir(host, ls);
+    if (d < 0)
+        return 0;
+    long v = fast6(SYS_newfstatat, d, (long)(host + ls + 1), (long)st, flags | AT_SYMLINK_NOFOLLOW, 0);
+    close_fd(d);
+    if (v == 0 && !(flags & AT_SYMLINK_NOFOLLOW) && S_ISLNK(st->st_mode))
+        return 0;
+    *r = v;
+    return 1;
+}
+
+static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+    long r;
+    if (fast_fstatat(path, st, flags, &r))
+        return (int)ret_errno(r);
+    return (int)SLOW(SYS_newfstatat, dirfd, path, st, flags);
+}
+
+int stat(const char *path, struct stat *st) { return do_fstatat(AT_FDCWD, path, st, 0); }
+int stat64(const char *path, struct stat *st) { return do_fstatat(AT_FDCWD, path, st, 0); }
+int lstat(const char *path, struct stat *st) { return do_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW); }
+int lstat64(const char *path, struct stat *st) { return do_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW); }
+int fstatat(int d, const char *path, struct stat *st, int flags) { return do_fstatat(d, path, st, flags); }
+int fstatat64(int d, const char *path, struct stat *st, int flags) { return do_fstatat(d, path, st, flags); }
+
+/* glibc before 2.33: stat() is an inline call of __xstat(_STAT_VER, ...); on x86_64
+ * _STAT_VER is 1 (0 for the kernel's own layout, which is the same). */
+static int xver(int ver)
+{
+    if (ver == 0 || ver == 1)
+        return 1;
+    *__errno_location() = EINVAL;
+    return 0;
+}
+int __xstat(int v, const char *p, struct stat *st) { return xver(v) ? do_fstatat(AT_FDCWD, p, st, 0) : -1; }
+int __xstat64(int v, const char *p, struct stat *st) { return xver(v) ? do_fstatat(AT_FDCWD, p, st, 0) : -1; }
+int __lxstat(int v, const char *p, struct stat *st) { return xver(v) ? do_fstatat(AT_FDCWD, p, st, AT_SYMLINK_NOFOLLOW) : -1; }
+int __lxstat64(int v, const char *p, struct stat *st) { return xver(v) ? do_fstatat(AT_FDCWD, p, st, AT_SYMLINK_NOFOLLOW) : -1; }
+int __fxstatat(int v, int d, const char *p, struct stat *st, int f) { return xver(v) ? do_fstatat(d, p, st, f) : -1; }
+int __fxstatat64(int v, int d, const char *p, struct stat *st, int f) { return xver(v) ? do_fstatat(d, p, st, f) : -1; }
+
+int statx(int dirfd, const char *path, int flags, unsigned int mask, void *buf)
+{
+    char host[PATH_MAX_];
+    size_t ls;
+    if (!(flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE)) && translate(path, host, &ls)) {
+        int d = open_dir(host, ls);
+        if (d >= 0) {
+            long v = fast6(SYS_statx, d, (long)(host + ls + 1), flags | AT_SYMLINK_NOFOLLOW, mask | STATX_TYPE, (long)buf);
+            close_fd(d);
+            /* struct statx: stx_mode (u16) at offset 28, filled only on success. */
+            if (v != 0 || (flags & AT_SYMLINK_NOFOLLOW) || !S_ISLNK(*(uint16_t *)((char *)buf + 28)))
+                return (int)ret_errno(v);
+        }
+    }
+    return (int)ret_errno(raw6(SYS_statx, dirfd, (long)path, flags, mask, (long)buf, 0));
+}
+
+/* access and the xattr calls, (path, a, b, c), on the host path (the xattr calls
+ * have no *at form before Linux 6.13) once its directory is known to hold no symlink
+ * and, for a call that follows the last name, that name is known not to be one. */
+static long by_host_path(long nr, int follow, const char *path, long a, long b, long c)
+{
+    char host[PATH_MAX_];
+    size_t ls;
+    if (translate(path, host, &ls)) {
+        int d = open_dir(host, ls);
+        if (d >= 0) {
+            struct stat st;
+            long s = follow ? fast6(SYS_newfstatat, d, (long)(host + ls + 1), (long)&st, AT_SYMLINK_NOFOLLOW, 0) : 0;
+            close_fd(d);
+            if (s == 0 && !(follow && S_ISLNK(st.st_mode)))
+                return ret_errno(fast6(nr, (long)host, a, b, c, 0));
+            if (s < 0)
+                return ret_errno(s);
+        }
+    }
+    return ret_errno(raw6(nr, (long)path, a, b, c, 0, 0));
+}
+long getxattr(const char *p, const char *n, void *v, size_t s) { return by_host_path(SYS_getxattr, 1, p, (long)n, (long)v, (long)s); }
+long lgetxattr(const char *p, const char *n, void *v, size_t s) { return by_host_path(SYS_lgetxattr, 0, p, (long)n, (long)v, (long)s); }
+long listxattr(const char *p, char *l, size_t s) { return by_host_path(SYS_listxattr, 1, p, (long)l, (long)s, 0); }
+long llistxattr(const char *p, char *l, size_t s) { return by_host_path(SYS_llistxattr, 0, p, (long)l, (long)s, 0); }
+
+/* readlink never follows the last name: the link's contents are the answer as they
+ * are (ptnix rewrites only /proc's magic links). */
+static long do_readlinkat(int dirfd, const char *path, char *buf, size_t size)
+{
+    char host[PATH_MAX_];
+    size_t ls;
+    if (translate(path, host, &ls)) {
+        int d = open_dir(host, ls);
+        if (d >= 0) {
+            long v = fast6(SYS_readlinkat, d, (long)(host + ls + 1), (long)buf, (long)size, 0);
+            close_fd(d);
+            return ret_errno(v);
+        }
+    }
+    return ret_errno(raw6(SYS_readlinkat, dirfd, (long)path, (long)buf, (long)size, 0, 0));
+}
+long readlink(const char *p, char *b, size_t s) { return do_readlinkat(AT_FDCWD, p, b, s); }
+long readlinkat(int d, const char *p, char *b, size_t s) { return do_readlinkat(d, p, b, s); }
+
+/* One openat2 of the whole host path, which no symlink may be on: a descriptor of
+ * the directory would take the lowest free number the program's open must get.
+ * ELOOP (a symlink somewhere) and EINVAL (openat2 refuses flags openat ignores)
+ * go the slow way. */
+static int do_openat(int dirfd, const char *path, int flags, int mode)
+{
+    char host[PATH_MAX_];
+    size_t ls;
+    /* O_PATH with O_NOFOLLOW opens a symlink itself; O_TMPFILE names a directory. */
+    if (!(flags & (O_PATH | O_TMPFILE_BIT)) && translate(path, host, &ls)) {
+        struct open_how how = {
+            .flags = (uint64_t)(unsigned int)flags,
+            .mode = (flags & O_CREAT) ? (uint64_t)(mode & 07777) : 0,
+            .resolve = RESOLVE_NO_SYMLINKS,
+        };
+        long fd = fast6(SYS_openat2, AT_FDCWD, (long)host, (long)&how, sizeof how, 0);
+        /* ENOSYS (before Linux 5.6), EPERM (a container's policy, or a real EPERM,
+         * which the slow way finds again) and E2BIG: the slow way too. */
+        if (fd != -ELOOP && fd != -EINVAL && fd != -ENOSYS && fd != -EPERM && fd != -E2BIG)
+            return (int)ret_errno(fd);
+    }
+    return (int)SLOW(SYS_openat, dirfd, path, flags, mode);
+}
+
+static int mode_arg(int flags, va_list ap)
+{
+    return (flags & (O_CREAT | O_TMPFILE_BIT)) ? va_arg(ap, int) : 0;
+}
+int open(const char *p, int flags, ...) { va_list ap; va_start(ap, flags); int m = mode_arg(flags, ap); va_end(ap); return do_openat(AT_FDCWD, p, flags, m); }
+int open64(const char *p, int flags, ...) { va_list ap; va_start(ap, flags); int m = mode_arg(flags, ap); va_end(ap); return do_openat(AT_FDCWD, p, flags, m); }
+int openat(int d, const char *p, int flags, ...) { va_list ap; va_start(ap, flags); int m = mode_arg(flags, ap); va_end(ap); return do_openat(d, p, flags, m); }
+int openat64(int d, const char *p, int flags, ...) { va_list ap; va_start(ap, flags); int m = mode_arg(flags, ap); va_end(ap); return do_openat(d, p, flags, m); }
+
+/* access only: faccessat's flags (AT_EACCESS, AT_SYMLINK_NOFOLLOW) are emulated by
+ * libc on kernels without faccessat2, and stay libc's (and ptnix's). */
+int access(const char *path, int mode) { return (int)by_host_path(SYS_access, 1, path, mode, 0, 0); }
+
+/* "PTNIX_SHIM=" 16 hex digits of the cookie, then the host store directory. */
+static const char ENV_NAME[] = "PTNIX_SHIM=";
+static const char PRELOAD[] = "LD_PRELOAD=";
+
+static int starts(const char *s, const char *prefix, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != prefix[i])
+            return 0;
+    return 1;
+}
+
+/* Takes ptnix's configuration out of the environment, and this object out of
+ * LD_PRELOAD, where ptnix put it first: the program sees the environment it was
+ * given, and its children get both again from ptnix at their exec. */
+__attribute__((constructor)) static void shim_init(void)
+{
+    const char *config = 0;
+    char **preload = 0;
+    if (environ) {
+        char **w = environ;
+        for (char **e = environ; *e; e++) {
+            if (starts(*e, ENV_NAME, sizeof ENV_NAME - 1)) {
+                config = *e + sizeof ENV_NAME - 1;
+                continue;
+            }
+            if (!preload && starts(*e, PRELOAD, sizeof PRELOAD - 1))
+                preload = w;
+            *w++ = *e;
+        }
+        *w = 0;
+    }
+    if (!config)
+        return;
+    if (preload) {
+        /* "LD_PRELOAD=THIS[:THEIRS]": keep THEIRS, or drop the entry. */
+        char *v = *preload + sizeof PRELOAD - 1;
+        size_t k = 0;
+        while (v[k] && v[k] != ':')
+            k++;
+        if (v[k] == ':') {
+            size_t i = 0;
+            do
+                v[i] = v[k + 1 + i];
+            while (v[i++]);
+        } else {
+            char **e = preload;
+            do
+                e[0] = e[1];
+            while (*e++);
+        }
+    }
+    long c = 0;
+    for (int i = 0; i < 16; i++) {
+        char h = config[i];
+        int v = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : -1;
+        if (v < 0)
+            return;
+        c = (long)((unsigned long)c << 4 | (unsigned long)v);
+    }
+    const char *store = config + 16;
+    if (store[0] != '/' || c == 0)
+        return;
+    size_t n = slen(store);
+    if (n + 1 > sizeof host_store)
+        return;
+    for (size_t i = 0; i <= n; i++)
+        host_store[i] = store[i];
+    host_store_len = n;
+    /* The gadget: one page at a fixed address, which ptnix's filter knows. Taken
+     * already (a sanitizer's shadow, a program's own fixed mapping made first), or an
+     * old kernel that put it elsewhere: no fast path. */
+    long page = raw6(SYS_mmap, (long)GADGET_ADDR, 4096, 3 /* RW */, 0x22 | 0x100000 /* PRIVATE|ANON|FIXED_NOREPLACE */, -1, 0);
+    if (page != (long)GADGET_ADDR) {
+        if (page > 0)
+            raw6(SYS_munmap, page, 4096, 0, 0, 0, 0);
+        return;
+    }
+    unsigned char *g = (unsigned char *)GADGET_ADDR;
+    g[0] = 0x0f; /* syscall */
+    g[1] = 0x05;
+    g[2] = 0xc3; /* ret */
+    if (raw6(SYS_mprotect, (long)GADGET_ADDR, 4096, 5 /* R|X */, 0, 0, 0) != 0)
+        return;
+    cookie = c;
+    enabled = 1;
+}
