@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Whole-run comparison: the same workloads natively, under bwrap (user namespaces,
-# the near-native floor), under ptnix (seccomp with notifications, without them,
-# without CPU placement, and pure ptrace), and under proot.
+# the near-native floor), under ptnix (the default, without its in-process fast path,
+# without notifications, without CPU placement, and pure ptrace), and under proot.
 # Runtimes are interleaved, RUNS times each; the script prints medians of wall time
 # and ratios as a markdown table.
 #
@@ -97,6 +97,7 @@ run_in() { # runtime command -> prints milliseconds, or "-" if the runtime is un
         native) [ -n "$c" ] || { echo -; return; }; bash -c "$c" >/dev/null 2>&1 || { echo -; return; } ;;
         bwrap) $bwrap_ok || { echo -; return; }; bwrap "${bwrap_args[@]}" bash -c "$c" >/dev/null 2>&1 || { echo -; return; } ;;
         ptnix) $P run --store "$S" -- bash -c "$c" >/dev/null 2>&1 || { echo -; return; } ;;
+        ptnix-noshim) $P run --no-shim --store "$S" -- bash -c "$c" >/dev/null 2>&1 || { echo -; return; } ;;
         ptnix-nopin) $P run --no-pin --store "$S" -- bash -c "$c" >/dev/null 2>&1 || { echo -; return; } ;;
         ptnix-nonotif) $P run --no-notif --store "$S" -- bash -c "$c" >/dev/null 2>&1 || { echo -; return; } ;;
         ptnix-ptrace) $P run --no-seccomp --store "$S" -- bash -c "$c" >/dev/null 2>&1 || { echo -; return; } ;;
@@ -108,7 +109,7 @@ run_in() { # runtime command -> prints milliseconds, or "-" if the runtime is un
 median() { tr ' ' '\n' | { grep -v '^-*$' || true; } | sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
 ratio() { [ "$1" = - ] || [ "$2" = - ] && { echo -; return; }; awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 
-runtimes="native bwrap ptnix ptnix-nonotif ptnix-nopin ptnix-ptrace proot"
+runtimes="native bwrap ptnix ptnix-noshim ptnix-nonotif ptnix-nopin ptnix-ptrace proot"
 declare -A times
 for ((r = 0; r < runs; r++)); do
     for ((i = 0; i < n; i++)); do
@@ -122,10 +123,10 @@ done
 echo
 echo "Median wall time of $runs interleaved runs, ms ($(uname -r), $(nproc) cores):"
 echo
-echo "| workload | native | bwrap | ptnix | ptnix --no-notif | ptnix --no-pin | ptnix --no-seccomp | proot | ptnix / bwrap | ptnix / proot |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| workload | native | bwrap | ptnix | ptnix --no-shim | ptnix --no-notif | ptnix --no-pin | ptnix --no-seccomp | proot | ptnix / bwrap | ptnix / proot |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for ((i = 0; i < n; i++)); do
     declare -A m=()
     for rt in $runtimes; do m[$rt]=$(median <<<"${times[$i,$rt]}"); done
-    echo "| ${names[i]} | ${m[native]} | ${m[bwrap]} | ${m[ptnix]} | ${m[ptnix-nonotif]} | ${m[ptnix-nopin]} | ${m[ptnix-ptrace]} | ${m[proot]} | $(ratio "${m[ptnix]}" "${m[bwrap]}") | $(ratio "${m[ptnix]}" "${m[proot]}") |"
+    echo "| ${names[i]} | ${m[native]} | ${m[bwrap]} | ${m[ptnix]} | ${m[ptnix-noshim]} | ${m[ptnix-nonotif]} | ${m[ptnix-nopin]} | ${m[ptnix-ptrace]} | ${m[proot]} | $(ratio "${m[ptnix]}" "${m[bwrap]}") | $(ratio "${m[ptnix]}" "${m[proot]}") |"
 done

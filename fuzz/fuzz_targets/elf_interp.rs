@@ -1,10 +1,13 @@
-//! PT_INTERP lookup in arbitrary bytes (headers anywhere in the file, as patchelf
-//! leaves them).
+//! PT_INTERP and DT_NEEDED lookup in arbitrary bytes (headers anywhere in the file,
+//! as patchelf leaves them).
 #![no_main]
-use ptnix_syscalls::elf::{interpreter_in, ElfInterp};
+use ptnix_syscalls::elf::{interpreter_in, needed_in, ElfInterp};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let ElfInterp::Path(p) = interpreter_in(data) {
         assert!(p.len() < 4096 && !p.contains(&0));
+    }
+    for n in needed_in(data) {
+        assert!(n.len() <= 256 && !n.contains(&0));
     }
 });

@@ -7,7 +7,7 @@
 use goblin::container::Ctx;
 use goblin::elf::header;
 use goblin::elf::Elf;
-use goblin::elf::program_header::{ProgramHeader, PT_INTERP};
+use goblin::elf::program_header::{ProgramHeader, PT_DYNAMIC, PT_INTERP, PT_LOAD};
 
 /// What a file's ELF headers say.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +74,66 @@ pub fn interpreter(read: &mut ReadAt<'_>) -> Result<ElfInterp, crate::Errno> {
     Ok(ElfInterp::Path(name.to_vec()))
 }
 
+/// At most this many bytes of PT_DYNAMIC are read, and this many DT_NEEDED names.
+const MAX_DYNAMIC: u64 = 65536;
+const MAX_NEEDED: usize = 256;
+
+/// The DT_NEEDED names of an ELF64 little-endian file (the libraries the loader
+/// loads first, in order): empty for anything else, or where the dynamic section or
+/// its string table cannot be found in the file.
+pub fn needed(read: &mut ReadAt<'_>) -> Result<Vec<Vec<u8>>, crate::Errno> {
+    let ehdr_size = header::header64::SIZEOF_EHDR;
+    let head = read(0, ehdr_size)?;
+    if head.len() < ehdr_size || !head.starts_with(b"\x7fELF") || head[4] != 2 || head[5] != 1 {
+        return Ok(Vec::new());
+    }
+    let Ok(h) = Elf::parse_header(&head) else { return Ok(Vec::new()) };
+    let ctx = Ctx::new(goblin::container::Container::Big, goblin::container::Endian::Little);
+    let phsize = u64::from(h.e_phentsize) * u64::from(h.e_phnum);
+    if h.e_phnum == 0 || phsize > MAX_PHDRS_SIZE || usize::from(h.e_phentsize) != ProgramHeader::size(ctx) {
+        return Ok(Vec::new());
+    }
+    let Some(table) = exact(read, h.e_phoff, phsize as usize)? else { return Ok(Vec::new()) };
+    let Ok(phdrs) = ProgramHeader::parse(&table, 0, usize::from(h.e_phnum), ctx) else { return Ok(Vec::new()) };
+    let Some(dynamic) = phdrs.iter().find(|p| p.p_type == PT_DYNAMIC) else { return Ok(Vec::new()) };
+    let dyn_bytes = read(dynamic.p_offset, dynamic.p_filesz.min(MAX_DYNAMIC) as usize)?;
+    let (mut names, mut strtab, mut strsz) = (Vec::new(), None, 0u64);
+    for e in dyn_bytes.chunks_exact(16) {
+        let tag = i64::from_le_bytes(e[..8].try_into().unwrap());
+        let val = u64::from_le_bytes(e[8..].try_into().unwrap());
+        match tag {
+            0 => break,                                          // DT_NULL
+            1 if names.len() < MAX_NEEDED => names.push(val),     // DT_NEEDED
+            5 => strtab = Some(val),                              // DT_STRTAB (an address)
+            10 => strsz = val,                                    // DT_STRSZ
+            _ => {}
+        }
+    }
+    // The string table's file offset: through the PT_LOAD segment that holds it.
+    let Some(addr) = strtab else { return Ok(Vec::new()) };
+    let Some(seg) = phdrs.iter().find(|p| p.p_type == PT_LOAD && addr >= p.p_vaddr && addr - p.p_vaddr < p.p_filesz) else {
+        return Ok(Vec::new());
+    };
+    let base = seg.p_offset + (addr - seg.p_vaddr);
+    let mut out = Vec::with_capacity(names.len());
+    for off in names.into_iter().filter(|&o| o < strsz) {
+        let Some(at) = base.checked_add(off) else { continue };
+        let bytes = read(at, 256.min((strsz - off) as usize))?;
+        out.push(bytes[..memchr::memchr(0, &bytes).unwrap_or(bytes.len())].to_vec());
+    }
+    Ok(out)
+}
+
+/// [`needed`] over bytes in memory.
+pub fn needed_in(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut read = |off: u64, len: usize| -> Result<Vec<u8>, crate::Errno> {
+        let start = usize::try_from(off).unwrap_or(usize::MAX).min(bytes.len());
+        let end = start.saturating_add(len).min(bytes.len());
+        Ok(bytes[start..end].to_vec())
+    };
+    needed(&mut read).unwrap_or_default()
+}
+
 /// [`interpreter`] over bytes in memory (a whole file, or a prefix of one).
 pub fn interpreter_in(bytes: &[u8]) -> ElfInterp {
     let mut read = |off: u64, len: usize| -> Result<Vec<u8>, crate::Errno> {
@@ -97,6 +157,17 @@ mod tests {
         }
         assert_eq!(interpreter_in(b"#!/bin/sh\n"), ElfInterp::NotElf);
         assert_eq!(interpreter_in(b"\x7fEL"), ElfInterp::NotElf);
+    }
+
+    #[test]
+    fn needed_libraries_of_host_binaries() {
+        let sh = std::fs::read("/bin/sh").unwrap();
+        let names = needed_in(&sh);
+        assert!(names.iter().any(|n| n == b"libc.so.6"), "{names:?}");
+        assert!(needed_in(b"#!/bin/sh\n").is_empty());
+        for n in [10, 64, 100, 300] {
+            let _ = needed_in(&sh[..n]);
+        }
     }
 
     #[test]

@@ -75,14 +75,16 @@ pub struct ExecRequest<'a> {
 /// The `#!` line (if any) and the ELF interpreter of a host file.
 fn read_headers(fs: &mut impl ExecFs, host: &[u8]) -> Result<(Vec<u8>, ElfInterp), Errno> {
     let head = fs.read_at(host, 0, HEAD)?;
-    let mut read = |off: u64, len: usize| -> Result<Vec<u8>, Errno> {
-        match usize::try_from(off).ok().and_then(|o| Some(o..o.checked_add(len)?)) {
-            Some(r) if r.end <= head.len() => Ok(head[r].to_vec()),
-            _ => fs.read_at(host, off, len),
-        }
-    };
-    let interp = elf::interpreter(&mut read)?;
+    let interp = elf::interpreter(&mut reader(fs, host, &head))?;
     Ok((head, interp))
+}
+
+/// Reads of the file at `host` whose first bytes `head` are known already.
+fn reader<'a>(fs: &'a mut impl ExecFs, host: &'a [u8], head: &'a [u8]) -> impl FnMut(u64, usize) -> Result<Vec<u8>, Errno> + 'a {
+    move |off: u64, len: usize| match usize::try_from(off).ok().and_then(|o| Some(o..o.checked_add(len)?)) {
+        Some(r) if r.end <= head.len() => Ok(head[r].to_vec()),
+        _ => fs.read_at(host, off, len),
+    }
 }
 
 /// The name a later stage gets for a file: the name as given when it is meaningful
@@ -111,8 +113,40 @@ pub fn x86_64_elf(head: &[u8]) -> bool {
     head.len() >= 20 && head.starts_with(b"\x7fELF") && head[4] == 2 && head[5] == 1 && head[18..20] == [62, 0]
 }
 
+/// The environment entry `LD_PRELOAD=[THEIRS:]OBJECT` that ptnix appends for its
+/// in-process object (see the tracer's `shim`): glibc's loader takes the last
+/// LD_PRELOAD, and loads the program's own first, so that an interposer of theirs
+/// (fakeroot, libfaketime) still sees every call before ptnix's object. `theirs` is
+/// the value of the program's last LD_PRELOAD, if any; a trailing copy of OBJECT in
+/// it (an environment copied from a process that had it) is not repeated.
+pub fn preload_entry(object: &[u8], theirs: Option<&[u8]>) -> Vec<u8> {
+    let mut theirs = theirs.unwrap_or_default();
+    if theirs.ends_with(object) {
+        let head = &theirs[..theirs.len() - object.len()];
+        if head.is_empty() || head.ends_with(b":") {
+            theirs = head.strip_suffix(b":").unwrap_or(head);
+        }
+    }
+    let mut v = b"LD_PRELOAD=".to_vec();
+    if !theirs.is_empty() {
+        v.extend_from_slice(theirs);
+        v.push(b':');
+    }
+    v.extend_from_slice(object);
+    v
+}
+
+/// Whether the program needs a sanitizer's shared runtime, which must come first in
+/// the loader's list (ASan aborts: "ASan runtime does not come first in initial
+/// library list"), where nothing preloaded may go before it.
+fn sanitized(fs: &mut impl ExecFs, host: &[u8], head: &[u8]) -> bool {
+    const RUNTIMES: [&[u8]; 6] = [b"libasan.so", b"libtsan.so", b"libhwasan.so", b"libclang_rt.asan", b"libclang_rt.tsan", b"libclang_rt.hwasan"];
+    elf::needed(&mut reader(fs, host, head)).unwrap_or_default().iter().any(|n| RUNTIMES.iter().any(|r| n.starts_with(r)))
+}
+
 /// [`plan`], and whether the program that will run in the end is a dynamically
-/// linked x86_64 ELF file (see [`x86_64_elf`]).
+/// linked x86_64 ELF file (see [`x86_64_elf`]) that can take a preloaded object (not
+/// one built with a sanitizer's shared runtime).
 pub fn plan_exec(map: &Mapping, fs: &mut impl ExecFs, req: ExecRequest<'_>) -> (ExecOutcome, bool) {
     let mut dynamic = false;
     let outcome = plan_inner(map, fs, req, &mut dynamic);
@@ -174,7 +208,7 @@ fn plan_inner(map: &Mapping, fs: &mut impl ExecFs, req: ExecRequest<'_>, dynamic
             Err(ShebangError::NotScript) => {}
         }
         let ElfInterp::Path(loader) = interp else { return finish(needs, host, lead) };
-        *dynamic = x86_64_elf(&head);
+        *dynamic = x86_64_elf(&head) && !sanitized(fs, &host, &head);
         let lr = resolve::resolve(map, fs, req.cwd, Request { path: &loader, follow_last: true, names_entry: false, ..Default::default() });
         let loader_host = match lr.outcome {
             Outcome::Unchanged => return finish(needs, host, lead),
@@ -242,6 +276,18 @@ mod tests {
 
     fn lead(v: &[&str]) -> Vec<Vec<u8>> {
         v.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn preload_entry_puts_ptnix_last_once() {
+        let o: &[u8] = b"/tmp/ptA/shim.so";
+        assert_eq!(preload_entry(o, None), b"LD_PRELOAD=/tmp/ptA/shim.so");
+        assert_eq!(preload_entry(o, Some(b"")), b"LD_PRELOAD=/tmp/ptA/shim.so");
+        assert_eq!(preload_entry(o, Some(b"libm.so.6")), b"LD_PRELOAD=libm.so.6:/tmp/ptA/shim.so");
+        assert_eq!(preload_entry(o, Some(b"/tmp/ptA/shim.so")), b"LD_PRELOAD=/tmp/ptA/shim.so");
+        assert_eq!(preload_entry(o, Some(b"x.so:/tmp/ptA/shim.so")), b"LD_PRELOAD=x.so:/tmp/ptA/shim.so");
+        // Only a whole trailing element is ours.
+        assert_eq!(preload_entry(o, Some(b"x/tmp/ptA/shim.so")), b"LD_PRELOAD=x/tmp/ptA/shim.so:/tmp/ptA/shim.so");
     }
 
     #[test]

@@ -35,6 +35,10 @@
  *                          its own: "listener OK" or its errno
  *   hostile listener-probe the probe of that flag libseccomp makes (a null
  *                          program, as Nix runs before each build): "probe EFAULT"
+ *   hostile ownkill FILE   installs a filter of its own that kills the process at
+ *                          any openat2, then stats and opens FILE through libc
+ *                          ("ownkill OK": ptnix's in-process object makes no openat2
+ *                          in a process with a filter of its own)
  *   hostile cookie FILE    stats FILE through libc (ptnix's fast path), then unlinks
  *                          it with a raw syscall that carries the fast path's cookie
  *                          (read from /proc/self/environ) in r9, from its own code:
@@ -389,6 +393,24 @@ static int listener(void) {
     return 0;
 }
 
+static int ownkill(const char *file) {
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 437 /* openat2 */, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {4, f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) DIE("no_new_privs");
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog)) DIE("seccomp");
+    struct stat st;
+    if (stat(file, &st)) DIE("stat");
+    int fd = open(file, O_RDONLY);
+    if (fd < 0) DIE("open");
+    report("ownkill", 0);
+    return 0;
+}
+
 static int listener_probe(void) {
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) DIE("no_new_privs");
     report("probe", syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, NULL));
@@ -398,6 +420,7 @@ static int listener_probe(void) {
 int main(int argc, char **argv) {
     if (argc >= 3 && !strcmp(argv[1], "nodump")) return nodump(argv[2]);
     if (argc >= 3 && !strcmp(argv[1], "cookie")) return cookie(argv[2]);
+    if (argc >= 3 && !strcmp(argv[1], "ownkill")) return ownkill(argv[2]);
     if (argc >= 2 && !strcmp(argv[1], "listener")) return listener();
     if (argc >= 3 && !strcmp(argv[1], "maskstorm")) return maskstorm(argv[2]);
     if (argc >= 4 && !strcmp(argv[1], "exclstorm")) return exclstorm(atoi(argv[2]), argv[3]);

@@ -46,6 +46,35 @@ for p in sys.argv[1:]:
     print("  open", res(lambda: opened(p, os.O_RDONLY)), res(lambda: opened(p, os.O_RDONLY | os.O_NOFOLLOW)), res(lambda: opened(p, os.O_RDONLY | os.O_DIRECTORY)))
 "#;
 
+/// On each path: the calls that make, change and remove entries, each on a fresh
+/// name next to it (or on it, where the call is meant to find it).
+const WRITES: &str = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+class TV(ctypes.Structure):
+    _fields_ = [("s", ctypes.c_long), ("u", ctypes.c_long)]
+def res(f):
+    try:
+        f()
+        return "ok"
+    except OSError as e:
+        return "E" + str(e.errno)
+def lutimes(p):
+    tv = (TV * 2)(TV(7, 5), TV(9, 999999))
+    return "ok" if libc.lutimes(p.encode(), tv) == 0 else "E" + str(ctypes.get_errno())
+for p in sys.argv[1:]:
+    n = p.rstrip("/") + ".new"
+    print(p)
+    print("  mkdir", res(lambda: os.mkdir(n, 0o750)), res(lambda: os.mkdir(p)), res(lambda: os.mkdir(n)))
+    print("  symlink", res(lambda: os.symlink("/nix/store/bbb-other/file", n + "l")), res(lambda: os.symlink("x", p)))
+    print("  rename", res(lambda: os.rename(n, n + "r")), res(lambda: os.rename(n + "l", n + "l2")))
+    print("  chmod", res(lambda: os.chmod(p, 0o755)), res(lambda: os.chmod(n + "r", 0o700)))
+    print("  lchown", res(lambda: os.lchown(p, -1, -1)), res(lambda: os.lchown(n + "l2", os.getuid(), -1)))
+    print("  utime", res(lambda: os.utime(p, ns=(1, 1))), res(lambda: os.utime(n + "l2", ns=(2, 3), follow_symlinks=False)), lutimes(n + "l2"), lutimes(p))
+    print("  unlink", res(lambda: os.unlink(n + "l2")), res(lambda: os.unlink(p + ".missing")))
+    print("  rmdir", res(lambda: os.rmdir(n + "r")), res(lambda: os.rmdir(p)))
+"#;
+
 /// A store with every kind of path the fast path must either answer exactly or leave
 /// to ptnix. Returns the guest paths to try.
 fn store_paths(fx: &Fixture) -> Vec<String> {
@@ -188,6 +217,82 @@ both_modes! {
         } else {
             assert!(!under_ci(), "busybox-static is missing");
         }
+    }
+
+    /// What Nix does to a store path it writes (mkdir, symlink, rename, chmod, lchown,
+    /// utime, lutimes, unlink, rmdir) on every kind of store path: the same results
+    /// and the same tree as without the fast path.
+    fn writes_as_without_it(m: Mode) {
+        require!(Python3);
+        let run = |shim: bool| {
+            let fx = Fixture::new(m);
+            let paths = store_paths(&fx);
+            let mut argv: Vec<String> = ["run", "--store"].iter().map(|s| s.to_string()).collect();
+            argv.push(fx.store.to_str().unwrap().into());
+            if !shim {
+                argv.push("--no-shim".into());
+            }
+            argv.extend(m.flags().iter().map(|s| s.to_string()));
+            argv.extend(["--".into(), PYTHON.into(), "-c".into(), WRITES.into()]);
+            argv.extend(paths);
+            let out = fx.ptnix(&argv).run().ok();
+            let tree = fx.run(&["/bin/sh", "-c", "cd /nix/store && find . -path ./ccc-locked -prune -o -printf '%p %y %m %s %l %T@\n' | sort"]).ok();
+            // Times the script did not set are the fixture's own, different per run.
+            let tree: Vec<String> = tree
+                .stdout()
+                .lines()
+                .map(|l| match l.rsplit_once(' ') {
+                    Some((head, t)) if t.parse::<f64>().is_ok_and(|t| t > 1e6) => format!("{head} now"),
+                    _ => l.to_string(),
+                })
+                .collect();
+            (out.stdout(), tree.join("\n"))
+        };
+        let (with, without) = (run(true), run(false));
+        assert_eq!(with.0, without.0, "results differ");
+        assert_eq!(with.1, without.1, "trees differ");
+        assert!(with.0.contains("mkdir ok") && with.0.contains("rename ok"), "{}", with.0);
+    }
+
+    /// The program's own preloaded interposer (fakeroot, libfaketime) still gets its
+    /// calls first: its `access` answers, not the kernel.
+    fn their_interposer_comes_first(m: Mode) {
+        require!(Cc);
+        let fx = Fixture::new(m);
+        let lib = c_prog_with("interposer", "interposer.so", &["-shared", "-fPIC"]);
+        let code = "import ctypes; print(ctypes.CDLL(None).access(b'/nix/store/missing', 0))";
+        fx.cmd(&[PYTHON, "-c", code]).env("LD_PRELOAD", &lib).run().expect_stdout("0\n");
+        fx.run(&[PYTHON, "-c", code]).expect_stdout("-1\n");
+    }
+
+    /// A dynamically linked program without libc (Go's -buildmode=pie) starts: the
+    /// object, preloaded into it, finds no libc and stays out of the way.
+    fn a_program_without_libc_runs(m: Mode) {
+        require!(Cc);
+        let fx = Fixture::new(m);
+        let prog = c_prog_with("nolibc", "nolibc", &["-nostdlib", "-fPIE", "-pie", "-O2"]);
+        fx.run(&[prog.as_os_str()]).expect_stdout("nolibc OK\n");
+    }
+
+    /// A program built with gcc's -fsanitize=address, whose shared runtime must come
+    /// first in the loader's list: it gets no preloaded object, and runs.
+    fn an_asan_program_runs(m: Mode) {
+        require!(Cc);
+        let fx = Fixture::new(m);
+        fx.write(fx.host("/nix/store/f"), "x");
+        let prog = c_prog_with("asan", "asan", &["-fsanitize=address"]);
+        // LeakSanitizer refuses to run under any ptrace (its own message says so).
+        fx.cmd(&[prog.as_os_str(), "/nix/store/f".as_ref()]).env("ASAN_OPTIONS", "detect_leaks=0").run().expect_stdout("asan OK\n");
+    }
+
+    /// A process that installs a filter of its own, which kills it at any openat2
+    /// (an allowlist older than openat2, as sandboxes have): the object makes no
+    /// call of its own there after that.
+    fn a_filter_of_its_own_turns_it_off(m: Mode) {
+        require!(Cc);
+        let fx = Fixture::new(m);
+        fx.write(fx.host("/nix/store/f"), "x");
+        fx.run(&[c_prog("hostile").as_os_str(), "ownkill".as_ref(), "/nix/store/f".as_ref()]).expect_stdout("ownkill OK\n");
     }
 
     /// A call made from elsewhere than the fast path's gadget is translated even if it

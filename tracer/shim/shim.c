@@ -26,6 +26,21 @@
 /* Our own definitions, not libc's headers: this file defines functions those
  * headers declare with other types, and the values are the x86_64 kernel ABI. */
 #define SYS_close 3
+#define SYS_rename 82
+#define SYS_mkdir 83
+#define SYS_rmdir 84
+#define SYS_unlink 87
+#define SYS_symlink 88
+#define SYS_readlink 89
+#define SYS_chmod 90
+#define SYS_lchown 94
+#define SYS_utimensat 280
+#define SYS_mkdirat 258
+#define SYS_fchownat 260
+#define SYS_unlinkat 263
+#define SYS_renameat 264
+#define SYS_symlinkat 266
+#define SYS_fchmodat 268
 #define SYS_mmap 9
 #define SYS_mprotect 10
 #define SYS_munmap 11
@@ -41,6 +56,7 @@
 #define SYS_openat2 437
 #define AT_FDCWD (-100)
 #define AT_SYMLINK_NOFOLLOW 0x100
+#define AT_REMOVEDIR 0x200
 #define AT_NO_AUTOMOUNT 0x800
 #define AT_STATX_SYNC_TYPE 0x6000
 #define O_CREAT 0100
@@ -49,6 +65,9 @@
 #define O_CLOEXEC 02000000
 #define O_PATH 010000000
 #define O_TMPFILE_BIT 020000000
+/* The kernel's VALID_OPEN_FLAGS (include/linux/fcntl.h), which openat2 checks. */
+#define VALID_OPEN_FLAGS (03 | 0100 | 0200 | 0400 | 01000 | 02000 | 04000 | 010000 | 020000 | 040000 | \
+                          0100000 | 0200000 | 0400000 | 01000000 | 02000000 | 04000000 | 010000000 | 020000000)
 #define RESOLVE_NO_SYMLINKS 0x04
 #define STATX_TYPE 1
 #define S_IFMT 0170000
@@ -79,8 +98,10 @@ struct stat {
 #define STORE "/nix/store"
 #define STORE_LEN 10
 
-extern int *__errno_location(void);
-extern char **environ;
+/* Weak: a dynamically linked program without libc (Go's -buildmode=pie) has
+ * neither, and must still start; the object then stays off. */
+extern int *__errno_location(void) __attribute__((weak));
+extern char **environ __attribute__((weak));
 
 /* The canonical host directory /nix/store stands for, ptnix's cookie, and whether
  * the fast path is on (ptnix configured it). */
@@ -122,7 +143,7 @@ static long fast6(long nr, long a, long b, long c, long d, long e)
 
 static long ret_errno(long r)
 {
-    if (r < 0 && r > -4096) {
+    if (r < 0 && r > -4096 && __errno_location) {
         *__errno_location() = (int)-r;
         return -1;
     }
@@ -143,7 +164,9 @@ static size_t slen(const char *s)
  * slash. Writes the host path into `out` and the offset of its last slash. */
 static int translate(const char *p, char *out, size_t *last_slash)
 {
-    if (!enabled || !p)
+    /* ptnix clears the word after the gadget when the process installs a seccomp
+     * filter of its own, which may not allow the calls made here (openat2). */
+    if (!enabled || !p || !*(volatile long *)(GADGET_ADDR + 8))
         return 0;
     for (int i = 0; i < STORE_LEN; i++)
         if (p[i] != STORE[i])
@@ -165,7 +188,8 @@ static int translate(const char *p, char *out, size_t *last_slash)
         }
         n++;
     }
-    if (host_store_len + n + 1 > PATH_MAX_)
+    /* Too long as the guest path (ENAMETOOLONG from ptnix) or as the host one. */
+    if (STORE_LEN + n + 1 > PATH_MAX_ || host_store_len + n + 1 > PATH_MAX_)
         return 0;
     for (size_t i = 0; i < host_store_len; i++)
         out[i] = host_store[i];
@@ -232,7 +256,7 @@ static int xver(int ver)
 {
     if (ver == 0 || ver == 1)
         return 1;
-    *__errno_location() = EINVAL;
+    ret_errno(-EINVAL);
     return 0;
 }
 int __xstat(int v, const char *p, struct stat *st) { return xver(v) ? do_fstatat(AT_FDCWD, p, st, 0) : -1; }
@@ -272,10 +296,10 @@ static long by_host_path(long nr, int follow, const char *path, long a, long b, 
             struct stat st;
             long s = follow ? fast6(SYS_newfstatat, d, (long)(host + ls + 1), (long)&st, AT_SYMLINK_NOFOLLOW, 0) : 0;
             close_fd(d);
+            /* An error of the lookup goes the slow way: the kernel checks the other
+             * arguments (an xattr name, an access mode) first. */
             if (s == 0 && !(follow && S_ISLNK(st.st_mode)))
                 return ret_errno(fast6(nr, (long)host, a, b, c, 0));
-            if (s < 0)
-                return ret_errno(s);
         }
     }
     return ret_errno(raw6(nr, (long)path, a, b, c, 0, 0));
@@ -285,44 +309,139 @@ long lgetxattr(const char *p, const char *n, void *v, size_t s) { return by_host
 long listxattr(const char *p, char *l, size_t s) { return by_host_path(SYS_listxattr, 1, p, (long)l, (long)s, 0); }
 long llistxattr(const char *p, char *l, size_t s) { return by_host_path(SYS_llistxattr, 0, p, (long)l, (long)s, 0); }
 
-/* readlink never follows the last name: the link's contents are the answer as they
- * are (ptnix rewrites only /proc's magic links). */
-static long do_readlinkat(int dirfd, const char *path, char *buf, size_t size)
+/* A call on the entry a store path names, made relative to its directory as
+ * nr(dirfd, name, a, b, c): 1 done (*r its result), 0 the slow way. `follow`: the
+ * call follows the last name, so a symlink there goes the slow way. */
+static int at_call(long nr, int follow, const char *path, long a, long b, long c, long *r)
 {
     char host[PATH_MAX_];
     size_t ls;
-    if (translate(path, host, &ls)) {
+    if (!translate(path, host, &ls))
+        return 0;
+    int d = open_dir(host, ls);
+    if (d < 0)
+        return 0;
+    const char *name = host + ls + 1;
+    struct stat st;
+    long s = follow ? fast6(SYS_newfstatat, d, (long)name, (long)&st, AT_SYMLINK_NOFOLLOW, 0) : 0;
+    if (s == 0 && follow && S_ISLNK(st.st_mode)) {
+        close_fd(d);
+        return 0;
+    }
+    *r = s < 0 ? s : fast6(nr, d, (long)name, a, b, c);
+    close_fd(d);
+    return 1;
+}
+
+/* at_call, else the slow call nr_slow(path, a, b, c). */
+static long at_or_slow(long nr, int follow, const char *path, long a, long b, long c, long nr_slow)
+{
+    long r;
+    if (at_call(nr, follow, path, a, b, c, &r))
+        return ret_errno(r);
+    return ret_errno(raw6(nr_slow, (long)path, a, b, c, 0, 0));
+}
+
+/* readlink never follows the last name: the link's contents are the answer as they
+ * are (ptnix rewrites only /proc's magic links). */
+long readlink(const char *p, char *b, size_t s) { return at_or_slow(SYS_readlinkat, 0, p, (long)b, (long)s, 0, SYS_readlink); }
+long readlinkat(int d, const char *p, char *b, size_t s)
+{
+    long r;
+    if (at_call(SYS_readlinkat, 0, p, (long)b, (long)s, 0, &r))
+        return ret_errno(r);
+    return ret_errno(raw6(SYS_readlinkat, d, (long)p, (long)b, (long)s, 0, 0));
+}
+
+/* What Nix does to a store path it writes: the entry-making calls never follow the
+ * last name (mkdir, rmdir, unlink, symlink, rename; lchown; utimensat with
+ * AT_SYMLINK_NOFOLLOW), chmod does. */
+int mkdir(const char *p, unsigned int mode) { return (int)at_or_slow(SYS_mkdirat, 0, p, mode, 0, 0, SYS_mkdir); }
+int rmdir(const char *p) { return (int)at_or_slow(SYS_unlinkat, 0, p, AT_REMOVEDIR, 0, 0, SYS_rmdir); }
+int unlink(const char *p) { return (int)at_or_slow(SYS_unlinkat, 0, p, 0, 0, 0, SYS_unlink); }
+int chmod(const char *p, unsigned int mode) { return (int)at_or_slow(SYS_fchmodat, 1, p, mode, 0, 0, SYS_chmod); }
+int lchown(const char *p, unsigned int u, unsigned int g) { return (int)at_or_slow(SYS_fchownat, 0, p, u, g, AT_SYMLINK_NOFOLLOW, SYS_lchown); }
+
+int symlink(const char *target, const char *p)
+{
+    long r;
+    char host[PATH_MAX_];
+    size_t ls;
+    if (translate(p, host, &ls)) {
         int d = open_dir(host, ls);
         if (d >= 0) {
-            long v = fast6(SYS_readlinkat, d, (long)(host + ls + 1), (long)buf, (long)size, 0);
+            r = fast6(SYS_symlinkat, (long)target, d, (long)(host + ls + 1), 0, 0);
             close_fd(d);
-            return ret_errno(v);
+            return (int)ret_errno(r);
         }
     }
-    return ret_errno(raw6(SYS_readlinkat, dirfd, (long)path, (long)buf, (long)size, 0, 0));
+    return (int)SLOW(SYS_symlink, target, p, 0, 0);
 }
-long readlink(const char *p, char *b, size_t s) { return do_readlinkat(AT_FDCWD, p, b, s); }
-long readlinkat(int d, const char *p, char *b, size_t s) { return do_readlinkat(d, p, b, s); }
+
+int rename(const char *from, const char *to)
+{
+    char hf[PATH_MAX_], ht[PATH_MAX_];
+    size_t lf, lt;
+    if (translate(from, hf, &lf) && translate(to, ht, &lt)) {
+        int df = open_dir(hf, lf);
+        int dt = df < 0 ? -1 : open_dir(ht, lt);
+        if (dt >= 0) {
+            long r = fast6(SYS_renameat, df, (long)(hf + lf + 1), dt, (long)(ht + lt + 1), 0);
+            close_fd(dt);
+            close_fd(df);
+            return (int)ret_errno(r);
+        }
+        if (df >= 0)
+            close_fd(df);
+    }
+    return (int)SLOW(SYS_rename, from, to, 0, 0);
+}
+
+/* utimensat with an absolute path (the directory descriptor is then ignored), and
+ * lutimes, which Nix uses to set a store path's times to 1 (glibc makes it a
+ * utimensat of its own, which a preloaded object does not see). */
+int utimensat(int dirfd, const char *p, const void *times, int flags)
+{
+    long r;
+    /* glibc's own check: a NULL path is futimens' business, not utimensat's. */
+    if (!p)
+        return (int)ret_errno(-EINVAL);
+    if (!(flags & ~AT_SYMLINK_NOFOLLOW) && at_call(SYS_utimensat, !(flags & AT_SYMLINK_NOFOLLOW), p, (long)times, flags, 0, &r))
+        return (int)ret_errno(r);
+    return (int)ret_errno(raw6(SYS_utimensat, dirfd, (long)p, (long)times, flags, 0, 0));
+}
+struct timeval_ {
+    long tv_sec, tv_usec;
+};
+int lutimes(const char *p, const struct timeval_ tv[2])
+{
+    /* As glibc converts them; the kernel refuses what is out of range. */
+    long ts[4];
+    if (tv)
+        ts[0] = tv[0].tv_sec, ts[1] = tv[0].tv_usec * 1000, ts[2] = tv[1].tv_sec, ts[3] = tv[1].tv_usec * 1000;
+    return utimensat(AT_FDCWD, p, tv ? ts : 0, AT_SYMLINK_NOFOLLOW);
+}
 
 /* One openat2 of the whole host path, which no symlink may be on: a descriptor of
- * the directory would take the lowest free number the program's open must get.
- * ELOOP (a symlink somewhere) and EINVAL (openat2 refuses flags openat ignores)
- * go the slow way. */
+ * the directory would take the lowest free number the program's open must get. */
 static int do_openat(int dirfd, const char *path, int flags, int mode)
 {
     char host[PATH_MAX_];
     size_t ls;
     /* O_PATH with O_NOFOLLOW opens a symlink itself; O_TMPFILE names a directory. */
-    if (!(flags & (O_PATH | O_TMPFILE_BIT)) && translate(path, host, &ls)) {
+    /* openat2 refuses flags openat ignores: those go the slow way untried (trying
+     * could create the file first, then fail). */
+    if (!(flags & (O_PATH | O_TMPFILE_BIT | ~VALID_OPEN_FLAGS)) && translate(path, host, &ls)) {
         struct open_how how = {
             .flags = (uint64_t)(unsigned int)flags,
             .mode = (flags & O_CREAT) ? (uint64_t)(mode & 07777) : 0,
             .resolve = RESOLVE_NO_SYMLINKS,
         };
         long fd = fast6(SYS_openat2, AT_FDCWD, (long)host, (long)&how, sizeof how, 0);
-        /* ENOSYS (before Linux 5.6), EPERM (a container's policy, or a real EPERM,
-         * which the slow way finds again) and E2BIG: the slow way too. */
-        if (fd != -ELOOP && fd != -EINVAL && fd != -ENOSYS && fd != -EPERM && fd != -E2BIG)
+        /* ELOOP: a symlink on the way. ENOSYS (before Linux 5.6), EPERM (a
+         * container's policy, or a real EPERM, which the slow way finds again) and
+         * E2BIG: the slow way too. */
+        if (fd != -ELOOP && fd != -ENOSYS && fd != -EPERM && fd != -E2BIG)
             return (int)ret_errno(fd);
     }
     return (int)SLOW(SYS_openat, dirfd, path, flags, mode);
@@ -339,7 +458,12 @@ int openat64(int d, const char *p, int flags, ...) { va_list ap; va_start(ap, fl
 
 /* access only: faccessat's flags (AT_EACCESS, AT_SYMLINK_NOFOLLOW) are emulated by
  * libc on kernels without faccessat2, and stay libc's (and ptnix's). */
-int access(const char *path, int mode) { return (int)by_host_path(SYS_access, 1, path, mode, 0, 0); }
+int access(const char *path, int mode)
+{
+    if (mode & ~7) /* EINVAL, before any lookup */
+        return (int)SLOW(SYS_access, path, mode, 0, 0);
+    return (int)by_host_path(SYS_access, 1, path, mode, 0, 0);
+}
 
 /* "PTNIX_SHIM=" 16 hex digits of the cookie, then the host store directory. */
 static const char ENV_NAME[] = "PTNIX_SHIM=";
@@ -353,45 +477,36 @@ static int starts(const char *s, const char *prefix, size_t n)
     return 1;
 }
 
-/* Takes ptnix's configuration out of the environment, and this object out of
- * LD_PRELOAD, where ptnix put it first: the program sees the environment it was
- * given, and its children get both again from ptnix at their exec. */
+/* Takes ptnix's two entries out of the environment: ptnix appended
+ * `LD_PRELOAD=[THEIRS:]THIS` (the last LD_PRELOAD is the one glibc's loader takes; the
+ * program's own, if any, is still where it was) and `PTNIX_SHIM=...`. The program
+ * then sees the environment it was given, and its children get both again from
+ * ptnix at their exec. */
 __attribute__((constructor)) static void shim_init(void)
 {
     const char *config = 0;
-    char **preload = 0;
-    if (environ) {
-        char **w = environ;
-        for (char **e = environ; *e; e++) {
-            if (starts(*e, ENV_NAME, sizeof ENV_NAME - 1)) {
-                config = *e + sizeof ENV_NAME - 1;
-                continue;
-            }
-            if (!preload && starts(*e, PRELOAD, sizeof PRELOAD - 1))
-                preload = w;
-            *w++ = *e;
+    /* Weak and unresolved: their addresses are 0. */
+    if (!&environ || !__errno_location || !environ)
+        return;
+    char **last_preload = 0;
+    char **w = environ;
+    for (char **e = environ; *e; e++) {
+        if (starts(*e, ENV_NAME, sizeof ENV_NAME - 1)) {
+            config = *e + sizeof ENV_NAME - 1;
+            continue;
         }
-        *w = 0;
+        if (starts(*e, PRELOAD, sizeof PRELOAD - 1))
+            last_preload = w;
+        *w++ = *e;
     }
+    *w = 0;
     if (!config)
         return;
-    if (preload) {
-        /* "LD_PRELOAD=THIS[:THEIRS]": keep THEIRS, or drop the entry. */
-        char *v = *preload + sizeof PRELOAD - 1;
-        size_t k = 0;
-        while (v[k] && v[k] != ':')
-            k++;
-        if (v[k] == ':') {
-            size_t i = 0;
-            do
-                v[i] = v[k + 1 + i];
-            while (v[i++]);
-        } else {
-            char **e = preload;
-            do
-                e[0] = e[1];
-            while (*e++);
-        }
+    if (last_preload) {
+        char **e = last_preload;
+        do
+            e[0] = e[1];
+        while (*e++);
     }
     long c = 0;
     for (int i = 0; i < 16; i++) {
@@ -423,6 +538,7 @@ __attribute__((constructor)) static void shim_init(void)
     g[0] = 0x0f; /* syscall */
     g[1] = 0x05;
     g[2] = 0xc3; /* ret */
+    *(long *)(g + 8) = 1; /* on, until ptnix says otherwise (see translate) */
     if (raw6(SYS_mprotect, (long)GADGET_ADDR, 4096, 5 /* R|X */, 0, 0, 0) != 0)
         return;
     cookie = c;

@@ -27,11 +27,12 @@ pub(crate) enum Verdict {
     Exec { path_arg: u8, argv_arg: u8, filename: Vec<u8>, lead: Vec<Vec<u8>>, rest: Vec<u64>, env: Option<ExecEnv> },
 }
 
-/// An execve's new environment: `lead` strings, then the original envp pointers `rest`.
+/// An execve's new environment: the original envp pointers `keep`, then the `added`
+/// strings.
 pub(crate) struct ExecEnv {
     pub arg: u8,
-    pub lead: Vec<Vec<u8>>,
-    pub rest: Vec<u64>,
+    pub keep: Vec<u64>,
+    pub added: Vec<Vec<u8>>,
 }
 
 pub(crate) fn fail(e: i32) -> Verdict {

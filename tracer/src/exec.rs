@@ -84,10 +84,13 @@ impl Engine {
         };
         let (outcome, dynamic) = exec::plan_exec(&self.mapping, &mut fs, req);
         // The in-process fast path (see `shim`), for a program that can load it.
-        let env = match (&self.shim, dynamic && !from_fd) {
+        // Not for a process with a seccomp filter of its own, which may refuse or kill
+        // the calls the object makes (openat2).
+        let own_filter = self.tracees.get(&pid).is_some_and(|t| t.own_filter);
+        let env = match (&self.shim, dynamic && !from_fd && !own_filter) {
             (Some(shim), true) => {
                 let envp_arg = argv_arg + 1;
-                let env = shim.environment(pid, arg(regs, envp_arg)).map(|(lead, rest)| ExecEnv { arg: envp_arg, lead, rest });
+                let env = shim.environment(pid, arg(regs, envp_arg)).map(|(keep, added)| ExecEnv { arg: envp_arg, keep, added });
                 if env.is_some() {
                     *self.stats.shimmed.get_or_insert(0) += 1;
                 }
@@ -140,7 +143,8 @@ impl Engine {
 
     /// Writes `filename` and, below the red zone, the new argv array (`lead` pointers,
     /// then the original argv[1..] pointers `rest`, then NULL) unless `lead` is empty,
-    /// and the new envp array likewise if `env`, with their strings.
+    /// and the new envp array if `env` (the kept pointers, then the added strings'),
+    /// with their strings.
     pub(crate) fn write_exec(
         &mut self,
         pid: Pid,
@@ -150,10 +154,10 @@ impl Engine {
         (lead, rest): (&[Vec<u8>], &[u64]),
         env: Option<&ExecEnv>,
     ) -> Result<(), i32> {
-        let (env_lead, env_rest): (&[Vec<u8>], &[u64]) = env.map_or((&[], &[]), |e| (&e.lead, &e.rest));
-        let strings: usize = filename.len() + lead.iter().chain(env_lead).map(|s| s.len() + 1).sum::<usize>();
+        let (env_added, env_keep): (&[Vec<u8>], &[u64]) = env.map_or((&[], &[]), |e| (&e.added, &e.keep));
+        let strings: usize = filename.len() + lead.iter().chain(env_added).map(|s| s.len() + 1).sum::<usize>();
         let argv_len = if lead.is_empty() { 0 } else { lead.len() + rest.len() + 1 };
-        let envp_len = if env.is_some() { env_lead.len() + env_rest.len() + 1 } else { 0 };
+        let envp_len = if env.is_some() { env_added.len() + env_keep.len() + 1 } else { 0 };
         let total = ((strings + 15) & !15) + 8 * (argv_len + envp_len);
         let base = (regs.rsp - RED_ZONE - total as u64) & !15;
         let mut block = Vec::with_capacity(total);
@@ -170,18 +174,18 @@ impl Engine {
                 .collect()
         };
         let argv_strings = add_strings(&mut block, lead);
-        let env_strings = add_strings(&mut block, env_lead);
+        let env_strings = add_strings(&mut block, env_added);
         block.resize((strings + 15) & !15, 0);
-        let add_array = |block: &mut Vec<u8>, ptrs: &[u64], rest: &[u64]| -> u64 {
+        let add_array = |block: &mut Vec<u8>, first: &[u64], then: &[u64]| -> u64 {
             let at = base + block.len() as u64;
-            for p in ptrs.iter().chain(rest) {
+            for p in first.iter().chain(then) {
                 block.extend_from_slice(&p.to_ne_bytes());
             }
             block.extend_from_slice(&0u64.to_ne_bytes());
             at
         };
         let argv_addr = (!lead.is_empty()).then(|| add_array(&mut block, &argv_strings, rest));
-        let envp_addr = env.map(|_| add_array(&mut block, &env_strings, env_rest));
+        let envp_addr = env.map(|_| add_array(&mut block, env_keep, &env_strings));
         mem::write(pid, base, &block)?;
         set_arg(regs, path_arg, base);
         if let Some(a) = argv_addr {

@@ -26,6 +26,13 @@ impl Engine {
     /// whole thread group, so the whole group is marked.
     pub(crate) fn mark_own_filter(&mut self, pid: Pid) {
         self.any_own_filter = true;
+        // The in-process object (see `shim`) stops making calls of its own here: the
+        // filter may refuse or kill them (openat2). It reads the word after its
+        // gadget; POKEDATA writes the read-only page (ptrace's forced access). Not
+        // mapped (no object in this process): nothing to do.
+        if self.shim.is_some() {
+            let _ = ptrace::poke(pid, ptnix_syscalls::bpf::GADGET_ADDR + 8, 0);
+        }
         let tgid = self.tgid(pid);
         // Threads made by clone are not in a thread group until ptnix asks /proc.
         let tids: Vec<Pid> = self.tracees.keys().copied().collect();

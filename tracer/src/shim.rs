@@ -3,9 +3,10 @@
 //! access and opens of store paths itself, without a stop or a notification.
 //!
 //! - ptnix writes the object into its private directory and, at each execve of such a
-//!   program, puts `LD_PRELOAD=OBJECT[:what the program had]` and
-//!   `PTNIX_SHIM=COOKIE/HOST/STORE` first in its environment. The object's constructor
-//!   takes both out again (the program's `environ` never shows them; its children get
+//!   program, appends `LD_PRELOAD=[what the program had:]OBJECT` and
+//!   `PTNIX_SHIM=COOKIE/HOST/STORE` to its environment (glibc's loader takes the last
+//!   LD_PRELOAD; the program's own entry stays where it was). The object's constructor
+//!   takes both out again: `environ` is the program's own, in order (its children get
 //!   them from ptnix at their exec).
 //! - The object translates only what the prefix alone decides (`/nix/store/...`, no
 //!   `.`, `..` or empty name, a directory part without symlinks: openat2
@@ -45,6 +46,9 @@ impl Shim {
     /// Writes the object. None when it cannot be written (no fast path then).
     pub fn install(shortlinks: &mut ShortLinks, store_host: &[u8]) -> Option<Shim> {
         let object = shortlinks.write_file(b"shim.so", OBJECT, 0o555).ok()?;
+        if !mappable(&object) {
+            return None;
+        }
         let cookie = random_cookie()?;
         let mut store_entry = STORE_VAR.to_vec();
         store_entry.extend_from_slice(format!("{cookie:016x}").as_bytes());
@@ -52,36 +56,53 @@ impl Shim {
         Some(Shim { object, cookie, store_entry })
     }
 
-    /// The environment entries for an exec whose envp array is at `envp`: ptnix's
-    /// two first, then the original ones but for LD_PRELOAD (merged into ptnix's) and
-    /// a stale PTNIX_SHIM. None when the environment cannot be read.
-    pub fn environment(&self, pid: Pid, envp: u64) -> Option<(Vec<Vec<u8>>, Vec<u64>)> {
+    /// The environment for an exec whose envp array is at `envp`: its entries as they
+    /// are (but a stale PTNIX_SHIM), then ptnix's two. None when it cannot be read,
+    /// or is too large to copy below the caller's stack (see `MAX_BLOCK`).
+    pub fn environment(&self, pid: Pid, envp: u64) -> Option<(Vec<u64>, Vec<Vec<u8>>)> {
         let ptrs = crate::exec::read_ptr_array(pid, envp).ok()?;
-        let heads = mem::read_prefixes(pid, &ptrs, STORE_VAR.len());
-        let mut preload = PRELOAD.to_vec();
-        preload.extend_from_slice(&self.object);
-        let mut rest = Vec::with_capacity(ptrs.len());
+        let heads = mem::read_prefixes(pid, &ptrs, PRELOAD.len().max(STORE_VAR.len()));
+        let mut last_preload = None;
+        let mut keep = Vec::with_capacity(ptrs.len());
         for (&p, head) in ptrs.iter().zip(&heads) {
             if head.starts_with(STORE_VAR) {
                 continue;
             }
             if head.starts_with(PRELOAD) {
-                let whole = mem::read_path(pid, p).ok()?;
-                let mut theirs = &whole[PRELOAD.len()..];
-                // Ours already (a copy of an environment the object never cleaned).
-                if theirs.starts_with(&self.object) && matches!(theirs.get(self.object.len()), None | Some(b':')) {
-                    theirs = theirs.get(self.object.len() + 1..).unwrap_or_default();
-                }
-                if !theirs.is_empty() {
-                    preload.push(b':');
-                    preload.extend_from_slice(theirs);
-                }
-                continue;
+                last_preload = Some(p);
             }
-            rest.push(p);
+            keep.push(p);
         }
-        Some((vec![preload, self.store_entry.clone()], rest))
+        let theirs = match last_preload {
+            Some(p) => Some(mem::read_path(pid, p).ok()?[PRELOAD.len()..].to_vec()),
+            None => None,
+        };
+        let added = vec![ptnix_syscalls::exec::preload_entry(&self.object, theirs.as_deref()), self.store_entry.clone()];
+        let size = 8 * (keep.len() + added.len() + 1) + added.iter().map(|a| a.len() + 1).sum::<usize>();
+        (size <= MAX_BLOCK).then_some((keep, added))
     }
+}
+
+/// The most ptnix writes below a caller's stack pointer for a new environment. The
+/// caller may run on a small stack of its own (musl's posix_spawn child has about
+/// 5 KiB, partly used): a larger environment goes without the fast path.
+const MAX_BLOCK: usize = 2048;
+
+/// Whether the loader can map the object executable: not on a filesystem mounted
+/// noexec (a hardened /tmp), where every program would print ld.so's "cannot be
+/// preloaded" error instead.
+fn mappable(path: &[u8]) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(f) = std::fs::File::open(std::ffi::OsStr::from_bytes(path)) else { return false };
+    // SAFETY: a fresh private read-only mapping of our own file, unmapped at once.
+    unsafe {
+        let p = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_EXEC, libc::MAP_PRIVATE, f.as_raw_fd(), 0);
+        if p == libc::MAP_FAILED {
+            return false;
+        }
+        libc::munmap(p, 4096);
+    }
+    true
 }
 
 /// 64 random bits from the kernel, not 0 (None if getrandom fails).
