@@ -27,6 +27,12 @@ def statx(p, flags):
         return "E" + str(ctypes.get_errno())
     raw = buf.raw
     return (oct(int.from_bytes(raw[28:30], "little")), int.from_bytes(raw[40:48], "little"), int.from_bytes(raw[32:40], "little"))
+def fst(p):
+    fd = os.open(p, os.O_PATH)
+    try:
+        return (st(os.fstat(fd)), st(os.stat("", dir_fd=fd)) if hasattr(os, "O_PATH") else 0)
+    finally:
+        os.close(fd)
 def access(p, m):
     return "ok" if libc.access(p.encode(), m) == 0 else "E" + str(ctypes.get_errno())
 def opened(p, flags, mode=0o644):
@@ -41,6 +47,7 @@ for p in sys.argv[1:]:
     print("  statx", statx(p, 0), statx(p, 0x100))
     print("  access", access(p, 0), access(p, 4), access(p, 2), access(p, 1))
     print("  xattr", res(lambda: os.getxattr(p, "user.x")), res(lambda: os.getxattr(p, "user.x", follow_symlinks=False)))
+    print("  fstat", res(lambda: fst(p)))
     print("  readlink", res(lambda: os.readlink(p)))
     print("  listxattr", res(lambda: sorted(os.listxattr(p))), res(lambda: sorted(os.listxattr(p, follow_symlinks=False))))
     print("  open", res(lambda: opened(p, os.O_RDONLY)), res(lambda: opened(p, os.O_RDONLY | os.O_NOFOLLOW)), res(lambda: opened(p, os.O_RDONLY | os.O_DIRECTORY)))

@@ -58,6 +58,7 @@
 #define AT_SYMLINK_NOFOLLOW 0x100
 #define AT_REMOVEDIR 0x200
 #define AT_NO_AUTOMOUNT 0x800
+#define AT_EMPTY_PATH 0x1000
 #define AT_STATX_SYNC_TYPE 0x6000
 #define O_CREAT 0100
 #define O_DIRECTORY 0200000
@@ -162,11 +163,19 @@ static size_t slen(const char *s)
 
 /* A translatable path: `STORE/` then names, none empty, "." or "..", no trailing
  * slash. Writes the host path into `out` and the offset of its last slash. */
+/* Whether to make calls of its own: ptnix clears the word after the gadget when the
+ * process installs a seccomp filter of its own, which may not allow them (openat2,
+ * or newfstatat where an old libc made fstat). */
+static int on(void)
+{
+    return enabled && *(volatile long *)(GADGET_ADDR + 8);
+}
+
+static int xver(int ver);
+
 static int translate(const char *p, char *out, size_t *last_slash)
 {
-    /* ptnix clears the word after the gadget when the process installs a seccomp
-     * filter of its own, which may not allow the calls made here (openat2). */
-    if (!enabled || !p || !*(volatile long *)(GADGET_ADDR + 8))
+    if (!p || !on())
         return 0;
     for (int i = 0; i < STORE_LEN; i++)
         if (p[i] != STORE[i])
@@ -215,6 +224,13 @@ static void close_fd(int fd)
     fast6(SYS_close, fd, 0, 0, 0, 0);
 }
 
+/* fstat: glibc makes it fstatat(fd, "", AT_EMPTY_PATH) since 2.33, which ptnix's
+ * filter cannot tell from a call with a path; no path, nothing to translate. */
+static int empty_path(const char *path, int flags)
+{
+    return path && !path[0] && (flags & AT_EMPTY_PATH) && on();
+}
+
 /* newfstatat of a store path on the fast path: 1 done (result in *r), 0 not. */
 static int fast_fstatat(const char *path, struct stat *st, int flags, long *r)
 {
@@ -238,10 +254,22 @@ static int fast_fstatat(const char *path, struct stat *st, int flags, long *r)
 static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
     long r;
+    if (empty_path(path, flags))
+        return (int)ret_errno(fast6(SYS_newfstatat, dirfd, (long)path, (long)st, flags, 0));
     if (fast_fstatat(path, st, flags, &r))
         return (int)ret_errno(r);
     return (int)SLOW(SYS_newfstatat, dirfd, path, st, flags);
 }
+
+int fstat(int fd, struct stat *st)
+{
+    if (!on())
+        return (int)SLOW(SYS_newfstatat, fd, "", st, AT_EMPTY_PATH);
+    return (int)ret_errno(fast6(SYS_newfstatat, fd, (long)"", (long)st, AT_EMPTY_PATH, 0));
+}
+int fstat64(int fd, struct stat *st) { return fstat(fd, st); }
+int __fxstat(int v, int fd, struct stat *st) { return xver(v) ? fstat(fd, st) : -1; }
+int __fxstat64(int v, int fd, struct stat *st) { return xver(v) ? fstat(fd, st) : -1; }
 
 int stat(const char *path, struct stat *st) { return do_fstatat(AT_FDCWD, path, st, 0); }
 int stat64(const char *path, struct stat *st) { return do_fstatat(AT_FDCWD, path, st, 0); }
@@ -270,6 +298,8 @@ int statx(int dirfd, const char *path, int flags, unsigned int mask, void *buf)
 {
     char host[PATH_MAX_];
     size_t ls;
+    if (empty_path(path, flags))
+        return (int)ret_errno(fast6(SYS_statx, dirfd, (long)path, flags, mask, (long)buf));
     if (!(flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE)) && translate(path, host, &ls)) {
         int d = open_dir(host, ls);
         if (d >= 0) {
