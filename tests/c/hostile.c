@@ -39,6 +39,11 @@
  *                          any openat2, then stats and opens FILE through libc
  *                          ("ownkill OK": ptnix's in-process object makes no openat2
  *                          in a process with a filter of its own)
+ *   hostile statloop N PATH
+ *                          computes for 100 ms, then makes N raw newfstatat calls of
+ *                          PATH (no other syscall that stops), then prints the CPUs
+ *                          it may run on
+ *                          (Cpus_allowed_list of /proc/self/status)
  *   hostile cookie FILE    stats FILE through libc (ptnix's fast path), then unlinks
  *                          it with a raw syscall that carries the fast path's cookie
  *                          (read from /proc/self/environ) in r9, from its own code:
@@ -371,6 +376,31 @@ static int cookie(const char *file) {
     return 0;
 }
 
+static int statloop(int n, const char *path) {
+    struct stat st;
+    /* Compute first, 100 ms without a syscall: ptnix's watchdog gives the process
+     * its CPUs back, and only the calls that follow can move it back. */
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 100000000L);
+    for (int i = 0; i < n; i++)
+        if (syscall(SYS_newfstatat, AT_FDCWD, path, &st, 0)) DIE("newfstatat");
+    char buf[8192];
+    int fd = open("/proc/self/status", O_RDONLY);
+    ssize_t got = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+    if (got < 0) DIE("reading /proc/self/status");
+    buf[got] = 0;
+    char *l = strstr(buf, "Cpus_allowed_list:");
+    if (!l) DIE("no Cpus_allowed_list");
+    l += strlen("Cpus_allowed_list:");
+    while (*l == ' ' || *l == '\t') l++;
+    *strchrnul(l, '\n') = 0;
+    printf("%s\n", l);
+    return 0;
+}
+
 static int nodump(const char *file) {
     struct stat st;
     pid_t c = fork();
@@ -420,6 +450,7 @@ static int listener_probe(void) {
 int main(int argc, char **argv) {
     if (argc >= 3 && !strcmp(argv[1], "nodump")) return nodump(argv[2]);
     if (argc >= 3 && !strcmp(argv[1], "cookie")) return cookie(argv[2]);
+    if (argc >= 4 && !strcmp(argv[1], "statloop")) return statloop(atoi(argv[2]), argv[3]);
     if (argc >= 3 && !strcmp(argv[1], "ownkill")) return ownkill(argv[2]);
     if (argc >= 2 && !strcmp(argv[1], "listener")) return listener();
     if (argc >= 3 && !strcmp(argv[1], "maskstorm")) return maskstorm(argv[2]);

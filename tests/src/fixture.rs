@@ -25,6 +25,8 @@ pub struct Fixture {
     pub home: PathBuf,
     /// The cwd commands start in.
     pub work: PathBuf,
+    /// `ptnix run` flags added to every command ([`Fixture::cmd`]) besides the mode's.
+    pub flags: Vec<&'static str>,
 }
 
 impl Fixture {
@@ -53,6 +55,7 @@ impl Fixture {
             home: dir.join("home"),
             work: dir.join("work"),
             dir,
+            flags: Vec::new(),
         };
         for d in [&fx.dir, &fx.store, &fx.home, &fx.work] {
             fs::create_dir(d).unwrap_or_else(|err| panic!("creating {}: {err}", d.display()));
@@ -98,7 +101,7 @@ impl Fixture {
     pub fn cmd<S: AsRef<OsStr>>(&self, argv: &[S]) -> Invocation {
         let mut args: Vec<&OsStr> =
             vec!["run".as_ref(), "--store".as_ref(), self.store.as_os_str()];
-        args.extend(self.mode.flags().iter().map(|f| OsStr::new(*f)));
+        args.extend(self.mode.flags().iter().chain(&self.flags).map(|f| OsStr::new(*f)));
         args.push("--".as_ref());
         args.extend(argv.iter().map(|a| a.as_ref()));
         self.ptnix(&args)

@@ -1,6 +1,8 @@
 //! Opens answered by the notification supervisor (Linux 5.14: it opens the host path
 //! and installs the descriptor in the tracee), and those it hands back to the tracer.
-//! Each test runs in all three modes: what it checks holds whoever answers.
+//! Each test runs in all three modes: what it checks holds whoever answers. Opens go
+//! to the supervisor only without the in-process fast path, so these run with
+//! `--no-shim` (the fast path's own tests are `shim.rs`).
 
 use ptnix_tests::*;
 
@@ -61,7 +63,7 @@ except Timeout:
 both_modes! {
     fn descriptors_are_the_kernels(m: Mode) {
         require!(Python3);
-        let fx = Fixture::new(m);
+        let fx = no_shim(m);
         fx.write(fx.host("/nix/store/f"), "hello\n");
         fx.py(DESCRIPTORS, &["/nix/store/f"]).ok().expect_stdout(
             "numbers 1\ncloexec False True\nreuse True nonblock True\nread b'hello' 5\nappend ['hello', 'more']\nlimit True\n",
@@ -70,7 +72,7 @@ both_modes! {
 
     fn open_errors_are_the_kernels(m: Mode) {
         require!(Coreutils);
-        let fx = Fixture::new(m);
+        let fx = no_shim(m);
         fx.write(fx.host("/nix/f"), "x");
         fx.symlink("f", fx.host("/nix/l"));
         let script = "for p in /nix/missing /nix/f/x /nix/missing/x; do cat $p 2>&1; done; \
@@ -87,7 +89,7 @@ except OSError as e: print(e.errno)' 2>&1 || true";
     /// reader left waiting.
     fn fifo_opens_wait_and_can_be_interrupted(m: Mode) {
         require!(Coreutils);
-        let fx = Fixture::new(m);
+        let fx = no_shim(m);
         fx.mkdirs(&fx.host("/nix/var"));
         let script = "mkfifo /nix/var/p /nix/var/q || exit 1; \
                       (sleep 0.3; ls /nix/var >/dev/null; echo through >/nix/var/p) & \
@@ -102,7 +104,7 @@ except OSError as e: print(e.errno)' 2>&1 || true";
     /// the call through).
     fn fifo_open_ends_with_eintr_for_a_timeout(m: Mode) {
         require!(Python3);
-        let fx = Fixture::new(m);
+        let fx = no_shim(m);
         fx.mkdirs(&fx.host("/nix/var"));
         let host = fx.work.join("fifo-host");
         for (path, how) in [("/nix/var/r", "r"), ("/nix/var/w", "w"), (host.to_str().unwrap(), "r")] {
@@ -114,7 +116,7 @@ except OSError as e: print(e.errno)' 2>&1 || true";
     /// changes it, and O_EXCL, O_TMPFILE and a dangling symlink behave as natively.
     fn created_files_get_the_umask(m: Mode) {
         require!(Python3);
-        let fx = Fixture::new(m);
+        let fx = no_shim(m);
         let script = "umask 077; echo x > /nix/a; umask 022; echo y > /nix/b; \
                       python3 -c 'import os; os.umask(0o027); os.close(os.open(\"/nix/c\", os.O_CREAT | os.O_WRONLY, 0o666))'; \
                       stat -c %a /nix/a /nix/b /nix/c; \
@@ -130,7 +132,7 @@ except OSError as e: print(e.errno)' 2>&1 || true";
     /// mkdir with the umask, truncate, rmdir and unlink, which stop.
     fn effects_on_one_path_are_the_kernels(m: Mode) {
         require!(Coreutils);
-        let fx = Fixture::new(m);
+        let fx = no_shim(m);
         let script = "umask 027; mkdir /nix/e; umask 022; mkdir /nix/e2; \
                       echo hello > /nix/f; truncate -s 2 /nix/f; chmod 640 /nix/f; \
                       ln -s f /nix/l; TZ=UTC touch -d '2001-02-03 04:05:06' /nix/f; TZ=UTC touch -h -d '2002-01-01' /nix/l; \
@@ -145,7 +147,7 @@ except OSError as e: print(e.errno)' 2>&1 || true";
 
     fn root_opened_without_o_directory_lists_nix(m: Mode) {
         require!(Python3);
-        let fx = Fixture::new(m);
+        let fx = no_shim(m);
         fx.py(ROOT_BY_FD, &[] as &[&str]).ok().expect_stdout("True 1\n");
     }
 }
@@ -160,7 +162,7 @@ fn opens_are_notified_and_listed_roots_handed_over() {
     }
     let fx = Fixture::new(Mode::Seccomp);
     fx.write(fx.host("/nix/store/f"), "x");
-    let mut args: Vec<String> = ["run", "--stats", "--store"].iter().map(|s| s.to_string()).collect();
+    let mut args: Vec<String> = ["run", "--no-shim", "--stats", "--store"].iter().map(|s| s.to_string()).collect();
     args.push(fx.store.display().to_string());
     args.extend(["--", PYTHON, "-c", "open('/nix/store/f').read()\nimport os\nos.listdir(os.open('/', os.O_RDONLY))"].iter().map(|s| s.to_string()));
     let out = fx.ptnix(&args).run().ok();
@@ -168,6 +170,12 @@ fn opens_are_notified_and_listed_roots_handed_over() {
     let notified = err.lines().find(|l| l.contains("user notifications")).unwrap_or_else(|| panic!("{out}"));
     assert!(notified.contains("openat"), "{out}");
     assert!(err.contains("notified calls handed to the tracer: 1\n"), "{out}");
+}
+
+fn no_shim(m: Mode) -> Fixture {
+    let mut fx = Fixture::new(m);
+    fx.flags.push("--no-shim");
+    fx
 }
 
 /// Whether opens go to the supervisor here (Linux 5.14, notifications usable: `ptnix

@@ -78,6 +78,21 @@ both_modes! {
         fx.cmd(&[PYTHON, "-c", RELEASE]).env("FULL", full_list()).run().expect_stdout("released True\n");
     }
 
+    /// A process that makes many path calls but only one ptrace stop (its execve; the
+    /// calls are notifications in the default mode) is moved next to ptnix all the
+    /// same.
+    fn notifications_alone_pin(m: Mode) {
+        require!(Cc);
+        let fx = Fixture::new(m);
+        let out = fx.run(&[c_prog("hostile").as_os_str(), "statloop".as_ref(), "3000".as_ref(), "/tmp".as_ref()]).ok();
+        let cpus = out.stdout().trim().to_string();
+        if full_list().contains(['-', ',']) {
+            // More than one CPU: pinned to one of them (the pure-ptrace mode stops at
+            // every syscall, and pins as before).
+            assert!(!cpus.contains(['-', ',']), "not pinned: {cpus}\n{out}");
+        }
+    }
+
     /// `--no-pin` (and PTNIX_NO_PIN) leave placement to the kernel: nothing is pinned.
     fn no_pin_pins_nothing(m: Mode) {
         require!(Python3);

@@ -102,6 +102,13 @@ impl Escalations {
         }
     }
 
+    /// Wakes the tracer from `waitpid` without asking for anything (placement: a
+    /// tracee to pin, see `placement::Activity`).
+    pub fn kick(&self) {
+        // SAFETY: tgkill of ptnix's own tracer thread, whose handler does nothing.
+        unsafe { libc::syscall(libc::SYS_tgkill, self.tracer.0, self.tracer.1, kick_signal()) };
+    }
+
     /// Tracer: whether interrupts are asked for (cheap; see [`Self::serve`]).
     pub fn pending(&self) -> bool {
         self.pending.load(Ordering::Acquire)

@@ -181,8 +181,12 @@ impl Supervisor {
             // Each notification is a stop for the cache: store objects are checked
             // again (see `fscache`).
             self.cache.next_stop();
-            if let Some(a) = &self.activity {
-                a.noted(n.pid as Pid);
+            // A tracee to pin: wake the tracer (only where its kick is installed;
+            // otherwise it pins at its next wake-up).
+            if self.activity.as_ref().is_some_and(|a| a.noted(n.pid as Pid)) {
+                if let Some((esc, _)) = &self.opens {
+                    esc.kick();
+                }
             }
             let answer = match &self.opens {
                 // The call was translated at a ptrace stop (see `escalate`).

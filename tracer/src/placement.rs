@@ -98,6 +98,14 @@ struct Running {
     /// then does a new pin wake it: a futex wake per stop would cost more than the
     /// pinning saves.
     parked: bool,
+    /// The last notification of each tracee that is not pinned (see [`Activity`]).
+    recent: HashMap<Pid, Instant>,
+    /// Tracees whose notifications came less than [`NEAR`] apart, for the tracer to
+    /// pin (it owns their places).
+    wanted: Vec<Pid>,
+    /// Tracees handed over that way already: once each (the tracer may find one on
+    /// its CPU already, and a wake-up per notification would cost more than it saves).
+    asked: hashbrown::HashSet<Pid>,
 }
 
 type Shared = Arc<(Mutex<Running>, Condvar)>;
@@ -116,15 +124,29 @@ pub struct Placement {
 /// like a stop, so it counts as one for the watchdog, which would otherwise take a
 /// tracee that only stats for one that computes and send it away, where each answer
 /// costs a wake-up across CPUs (77-225 us instead of 9-11 here, `benches/probe/run`).
+/// And a tracee that is not pinned but whose notifications come less than [`NEAR`]
+/// apart is handed to the tracer to pin, as two stops that close would be: with the
+/// in-process fast path (see `shim`) many programs make few stops and the calls left
+/// are notifications, which `ls -lR` and Nix's verification answered faster by stops
+/// (placement then followed them) than by notifications across CPUs.
 #[derive(Clone)]
 pub struct Activity(Shared);
 
 impl Activity {
-    pub fn noted(&self, tid: Pid) {
+    /// A notification of `tid`: true when the tracer should be woken to pin it.
+    pub fn noted(&self, tid: Pid) -> bool {
         let mut g = self.0 .0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = g.pinned.get_mut(&tid) {
             e.stops += 1;
+            return false;
         }
+        let now = Instant::now();
+        let close = g.recent.insert(tid, now).is_some_and(|t| now.duration_since(t) < NEAR);
+        if close && g.pinned.len() < MAX_PINNED && g.asked.insert(tid) {
+            g.wanted.push(tid);
+            return true;
+        }
+        false
     }
 }
 
@@ -176,20 +198,52 @@ impl Placement {
             } else if let Some(e) = g.pinned.get_mut(&tid) {
                 e.stops += 1;
             }
-        } else if !p.setting && resumed.elapsed() < NEAR && self.room() {
-            // Its mask now is its own: the initial one, one it set, or one set from
-            // outside (`taskset -p`).
-            let own = get_mask(tid).unwrap_or(*self.own(p));
-            if has(&own, self.cpu) && own != self.near_mask && self.watch(tid, own) {
-                if set_mask(tid, &self.near_mask) {
-                    p.own = Some(own);
-                    p.near = true;
-                    self.moves += 1;
-                } else {
-                    self.gone(tid, &Place { near: true, ..Place::default() });
-                }
+        } else if resumed.elapsed() < NEAR {
+            self.pin(tid, p);
+        }
+    }
+
+    /// Moves `tid` next to the tracer, unless it is being set a mask or
+    /// [`MAX_PINNED`] are.
+    fn pin(&mut self, tid: Pid, p: &mut Place) {
+        if p.near || p.setting || !self.room() {
+            return;
+        }
+        // Its mask now is its own: the initial one, one it set, or one set from
+        // outside (`taskset -p`).
+        let own = get_mask(tid).unwrap_or(*self.own(p));
+        if has(&own, self.cpu) && own != self.near_mask && self.watch(tid, own) {
+            if set_mask(tid, &self.near_mask) {
+                p.own = Some(own);
+                p.near = true;
+                self.moves += 1;
+            } else {
+                self.gone(tid, &Place { near: true, ..Place::default() });
             }
         }
+    }
+
+    /// The tracees the supervisor found making notifications close together (see
+    /// [`Activity`]); the caller pins each with [`Self::pin_notified`].
+    pub fn wanted(&mut self) -> Vec<Pid> {
+        let mut g = self.shared.0.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut g.wanted)
+    }
+
+    /// The real mask decides, not `p.near`: a release by the watchdog is seen by
+    /// the tracer only at the tracee's next stop, and one that makes notifications
+    /// only may not stop again for long.
+    pub fn pin_notified(&mut self, tid: Pid, p: &mut Place) {
+        if get_mask(tid).is_some_and(|m| m == self.near_mask) {
+            return;
+        }
+        if p.near {
+            let mut g = self.shared.0.lock().unwrap_or_else(|e| e.into_inner());
+            g.released.retain(|&t| t != tid);
+            g.pinned.remove(&tid);
+            p.near = false;
+        }
+        self.pin(tid, p);
     }
 
     /// The non-leader thread `former` exec'ed and is now `tid` (the kernel gave it the
@@ -253,11 +307,13 @@ impl Placement {
 
     /// `tid` is gone.
     pub fn gone(&mut self, tid: Pid, p: &Place) {
+        let mut g = self.shared.0.lock().unwrap_or_else(|e| e.into_inner());
         if p.near {
-            let mut g = self.shared.0.lock().unwrap_or_else(|e| e.into_inner());
             g.pinned.remove(&tid);
             g.released.retain(|&t| t != tid);
         }
+        g.recent.remove(&tid);
+        g.asked.remove(&tid);
     }
 
     /// The mask `tid` would have without ptnix (what its sched_getaffinity says).
@@ -358,6 +414,8 @@ fn watchdog(shared: &Shared) {
                 // ESRCH: it exited meanwhile; the tracer forgets it when it reaps it.
                 set_mask(tid, &own);
                 g.released.push(tid);
+                // Notifications close together may ask for it again.
+                g.asked.remove(&tid);
             }
         }
     }
