@@ -138,13 +138,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     };
     optional.shim_cookie = shim.as_ref().map_or(0, |s| s.cookie);
     let filter = opts.seccomp.then(|| bpf::build_filter_with(optional));
-    // Opens (and the calls with an effect) go to the supervisor only without the
-    // in-process fast path. With it, the opens left are mostly libc's own (opendir,
-    // fopen) and the loader's, and stops served them faster: `benches/compare.sh 5`,
-    // ptnix / bwrap, opens by notification against by stop: `ls -lR` 4.9x / 2.9x, the
-    // Nix build and verification 1.73x / 1.42x, `find` 2.5x / 2.8x, the exec loop
-    // 1.81x / 1.93x, gcc the same.
-    let notify_open = kernel::at_least(5, 14) && shim.is_none();
+    let notify_open = kernel::at_least(5, 14);
     let notifying = (opts.seccomp && opts.notif && crate::notif::usable())
         .then(|| bpf::build_filter_with(Optional { user_notif: true, notify_open, ..optional }));
     if notifying.is_some() {
