@@ -27,10 +27,17 @@ def statx(p, flags):
         return "E" + str(ctypes.get_errno())
     raw = buf.raw
     return (oct(int.from_bytes(raw[28:30], "little")), int.from_bytes(raw[40:48], "little"), int.from_bytes(raw[32:40], "little"))
+libc.fstatat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
 def fst(p):
-    fd = os.open(p, os.O_PATH)
+    # fstat, and fstatat and statx of "" with AT_EMPTY_PATH, of a descriptor of p
+    # (and of the cwd: AT_FDCWD).
+    fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW) if not os.path.islink(p) else os.open(p, os.O_PATH | os.O_NOFOLLOW)
     try:
-        return (st(os.fstat(fd)), st(os.stat("", dir_fd=fd)) if hasattr(os, "O_PATH") else 0)
+        buf = ctypes.create_string_buffer(256)
+        at = libc.fstatat(fd, b"", buf, 0x1000)
+        cwd = libc.fstatat(-100, b"", buf, 0x1000)
+        sx = libc.statx(fd, b"", 0x1000, 0xfff, buf)
+        return (st(os.fstat(fd)), at, cwd, sx, int.from_bytes(buf.raw[40:48], "little"))
     finally:
         os.close(fd)
 def access(p, m):

@@ -26,6 +26,7 @@
 /* Our own definitions, not libc's headers: this file defines functions those
  * headers declare with other types, and the values are the x86_64 kernel ABI. */
 #define SYS_close 3
+#define SYS_fstat 5
 #define SYS_rename 82
 #define SYS_mkdir 83
 #define SYS_rmdir 84
@@ -79,6 +80,7 @@
 #define E2BIG 7
 #define ENOSYS 38
 #define EINVAL 22
+#define EBADF 9
 
 struct open_how {
     uint64_t flags, mode, resolve;
@@ -224,8 +226,7 @@ static void close_fd(int fd)
     fast6(SYS_close, fd, 0, 0, 0, 0);
 }
 
-/* fstat: glibc makes it fstatat(fd, "", AT_EMPTY_PATH) since 2.33, which ptnix's
- * filter cannot tell from a call with a path; no path, nothing to translate. */
+/* fstatat/statx of "" with AT_EMPTY_PATH: no path, nothing to translate. */
 static int empty_path(const char *path, int flags)
 {
     return path && !path[0] && (flags & AT_EMPTY_PATH) && on();
@@ -261,15 +262,20 @@ static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags)
     return (int)SLOW(SYS_newfstatat, dirfd, path, st, flags);
 }
 
+/* fstat, as the libc that has the symbol (glibc 2.33+) makes it: EBADF for a negative
+ * fd, else fstatat(fd, "", AT_EMPTY_PATH), which ptnix's filter cannot tell from a
+ * call with a path (so from the gadget). __fxstat is what programs built against an
+ * older glibc call, whose libc made the fstat syscall: that, which ptnix's filter
+ * lets through. */
 int fstat(int fd, struct stat *st)
 {
-    if (!on())
-        return (int)SLOW(SYS_newfstatat, fd, "", st, AT_EMPTY_PATH);
-    return (int)ret_errno(fast6(SYS_newfstatat, fd, (long)"", (long)st, AT_EMPTY_PATH, 0));
+    if (fd < 0)
+        return (int)ret_errno(-EBADF);
+    return do_fstatat(fd, "", st, AT_EMPTY_PATH);
 }
 int fstat64(int fd, struct stat *st) { return fstat(fd, st); }
-int __fxstat(int v, int fd, struct stat *st) { return xver(v) ? fstat(fd, st) : -1; }
-int __fxstat64(int v, int fd, struct stat *st) { return xver(v) ? fstat(fd, st) : -1; }
+int __fxstat(int v, int fd, struct stat *st) { return xver(v) ? (int)SLOW(SYS_fstat, fd, st, 0, 0) : -1; }
+int __fxstat64(int v, int fd, struct stat *st) { return xver(v) ? (int)SLOW(SYS_fstat, fd, st, 0, 0) : -1; }
 
 int stat(const char *path, struct stat *st) { return do_fstatat(AT_FDCWD, path, st, 0); }
 int stat64(const char *path, struct stat *st) { return do_fstatat(AT_FDCWD, path, st, 0); }

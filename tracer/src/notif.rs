@@ -181,17 +181,20 @@ impl Supervisor {
             // Each notification is a stop for the cache: store objects are checked
             // again (see `fscache`).
             self.cache.next_stop();
-            // A tracee to pin: wake the tracer (only where its kick is installed;
-            // otherwise it pins at its next wake-up).
-            if self.activity.as_ref().is_some_and(|a| a.noted(n.pid as Pid)) {
-                if let Some((esc, _)) = &self.opens {
-                    esc.kick();
-                }
-            }
             let answer = match &self.opens {
-                // The call was translated at a ptrace stop (see `escalate`).
+                // The call was translated at a ptrace stop (see `escalate`): not a
+                // notification of its own for placement either.
                 Some((esc, _)) if esc.take_pass(n.pid as Pid) => Answer::Continue,
-                _ => self.answer(&n),
+                _ => {
+                    // A tracee to pin: wake the tracer (only where its kick is
+                    // installed; otherwise it pins at its next wake-up).
+                    if self.activity.as_ref().is_some_and(|a| a.noted(n.pid as Pid)) {
+                        if let Some((esc, _)) = &self.opens {
+                            esc.kick();
+                        }
+                    }
+                    self.answer(&n)
+                }
             };
             let resp = match answer {
                 Answer::Continue => Some(Resp { id: n.id, val: 0, error: 0, flags: FLAG_CONTINUE }),

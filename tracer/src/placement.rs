@@ -133,7 +133,7 @@ pub struct Placement {
 pub struct Activity(Shared);
 
 impl Activity {
-    /// A notification of `tid`: true when the tracer should be woken to pin it.
+    /// A notification of `tid`: true when the tracer should be woken to pin tracees.
     pub fn noted(&self, tid: Pid) -> bool {
         let mut g = self.0 .0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = g.pinned.get_mut(&tid) {
@@ -144,9 +144,10 @@ impl Activity {
         let close = g.recent.insert(tid, now).is_some_and(|t| now.duration_since(t) < NEAR);
         if close && g.pinned.len() < MAX_PINNED && g.asked.insert(tid) {
             g.wanted.push(tid);
-            return true;
         }
-        false
+        // Until the tracer has taken them: a kick that lands just before it waits
+        // again wakes nothing.
+        !g.wanted.is_empty()
     }
 }
 
@@ -244,15 +245,22 @@ impl Placement {
             p.near = false;
         }
         self.pin(tid, p);
+        // Declined (no room, its own mask being set): it may be asked for again.
+        if !p.near {
+            self.shared.0.lock().unwrap_or_else(|e| e.into_inner()).asked.remove(&tid);
+        }
     }
 
     /// The non-leader thread `former` exec'ed and is now `tid` (the kernel gave it the
     /// leader's tid): the watchdog follows it there.
     pub fn renamed(&mut self, former: Pid, tid: Pid, p: &Place) {
+        let mut g = self.shared.0.lock().unwrap_or_else(|e| e.into_inner());
+        g.recent.remove(&former);
+        g.asked.remove(&former);
+        g.wanted.retain(|&t| t != former);
         if !p.near {
             return;
         }
-        let mut g = self.shared.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = g.pinned.remove(&former) {
             g.pinned.insert(tid, e);
         }
@@ -314,6 +322,7 @@ impl Placement {
         }
         g.recent.remove(&tid);
         g.asked.remove(&tid);
+        g.wanted.retain(|&t| t != tid);
     }
 
     /// The mask `tid` would have without ptnix (what its sched_getaffinity says).
