@@ -37,27 +37,43 @@ fn exact(read: &mut ReadAt<'_>, offset: u64, len: usize) -> Result<Option<Vec<u8
     Ok((b.len() == len).then_some(b))
 }
 
-/// Looks up PT_INTERP, reading the ELF header, the program headers and the
-/// interpreter name wherever they are in the file (patchelf moves them to its end).
-pub fn interpreter(read: &mut ReadAt<'_>) -> Result<ElfInterp, crate::Errno> {
+/// What a file's ELF header and program header table say, read wherever the table is.
+enum Headers {
+    NotElf,
+    Malformed,
+    Found { phdrs: Vec<ProgramHeader>, ctx: Ctx },
+}
+
+fn program_headers(read: &mut ReadAt<'_>) -> Result<Headers, crate::Errno> {
     let ehdr_size = header::header64::SIZEOF_EHDR;
     let head = read(0, ehdr_size)?;
     if head.len() < 4 || &head[..4] != b"\x7fELF" {
-        return Ok(ElfInterp::NotElf);
+        return Ok(Headers::NotElf);
     }
     if head.len() < ehdr_size && head.len() < header::header32::SIZEOF_EHDR {
-        return Ok(ElfInterp::Malformed);
+        return Ok(Headers::Malformed);
     }
-    let Ok(h) = Elf::parse_header(&head) else { return Ok(ElfInterp::Malformed) };
-    let (Ok(container), Ok(endian)) = (h.container(), h.endianness()) else { return Ok(ElfInterp::Malformed) };
+    let Ok(h) = Elf::parse_header(&head) else { return Ok(Headers::Malformed) };
+    let (Ok(container), Ok(endian)) = (h.container(), h.endianness()) else { return Ok(Headers::Malformed) };
     let ctx = Ctx::new(container, endian);
     let phsize = u64::from(h.e_phentsize) * u64::from(h.e_phnum);
     if h.e_phnum == 0 || phsize > MAX_PHDRS_SIZE || usize::from(h.e_phentsize) != ProgramHeader::size(ctx) {
-        return Ok(ElfInterp::Malformed);
+        return Ok(Headers::Malformed);
     }
-    let Some(table) = exact(read, h.e_phoff, phsize as usize)? else { return Ok(ElfInterp::Malformed) };
+    let Some(table) = exact(read, h.e_phoff, phsize as usize)? else { return Ok(Headers::Malformed) };
     let Ok(phdrs) = ProgramHeader::parse(&table, 0, usize::from(h.e_phnum), ctx) else {
-        return Ok(ElfInterp::Malformed);
+        return Ok(Headers::Malformed);
+    };
+    Ok(Headers::Found { phdrs, ctx })
+}
+
+/// Looks up PT_INTERP, reading the ELF header, the program headers and the
+/// interpreter name wherever they are in the file (patchelf moves them to its end).
+pub fn interpreter(read: &mut ReadAt<'_>) -> Result<ElfInterp, crate::Errno> {
+    let phdrs = match program_headers(read)? {
+        Headers::NotElf => return Ok(ElfInterp::NotElf),
+        Headers::Malformed => return Ok(ElfInterp::Malformed),
+        Headers::Found { phdrs, .. } => phdrs,
     };
     let Some(interp) = phdrs.iter().find(|p| p.p_type == PT_INTERP) else { return Ok(ElfInterp::None) };
     if interp.p_filesz > MAX_INTERP || interp.p_filesz < 2 {
@@ -82,19 +98,10 @@ const MAX_NEEDED: usize = 256;
 /// loads first, in order): empty for anything else, or where the dynamic section or
 /// its string table cannot be found in the file.
 pub fn needed(read: &mut ReadAt<'_>) -> Result<Vec<Vec<u8>>, crate::Errno> {
-    let ehdr_size = header::header64::SIZEOF_EHDR;
-    let head = read(0, ehdr_size)?;
-    if head.len() < ehdr_size || !head.starts_with(b"\x7fELF") || head[4] != 2 || head[5] != 1 {
+    let Headers::Found { phdrs, ctx } = program_headers(read)? else { return Ok(Vec::new()) };
+    if !ctx.is_big() || !ctx.is_little_endian() {
         return Ok(Vec::new());
     }
-    let Ok(h) = Elf::parse_header(&head) else { return Ok(Vec::new()) };
-    let ctx = Ctx::new(goblin::container::Container::Big, goblin::container::Endian::Little);
-    let phsize = u64::from(h.e_phentsize) * u64::from(h.e_phnum);
-    if h.e_phnum == 0 || phsize > MAX_PHDRS_SIZE || usize::from(h.e_phentsize) != ProgramHeader::size(ctx) {
-        return Ok(Vec::new());
-    }
-    let Some(table) = exact(read, h.e_phoff, phsize as usize)? else { return Ok(Vec::new()) };
-    let Ok(phdrs) = ProgramHeader::parse(&table, 0, usize::from(h.e_phnum), ctx) else { return Ok(Vec::new()) };
     let Some(dynamic) = phdrs.iter().find(|p| p.p_type == PT_DYNAMIC) else { return Ok(Vec::new()) };
     let dyn_bytes = read(dynamic.p_offset, dynamic.p_filesz.min(MAX_DYNAMIC) as usize)?;
     let (mut names, mut strtab, mut strsz) = (Vec::new(), None, 0u64);
@@ -124,24 +131,23 @@ pub fn needed(read: &mut ReadAt<'_>) -> Result<Vec<Vec<u8>>, crate::Errno> {
     Ok(out)
 }
 
-/// [`needed`] over bytes in memory.
-pub fn needed_in(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut read = |off: u64, len: usize| -> Result<Vec<u8>, crate::Errno> {
+/// Reads of `bytes` as of a file (fewer bytes at its end).
+fn in_memory(bytes: &[u8]) -> impl FnMut(u64, usize) -> Result<Vec<u8>, crate::Errno> + '_ {
+    move |off, len| {
         let start = usize::try_from(off).unwrap_or(usize::MAX).min(bytes.len());
         let end = start.saturating_add(len).min(bytes.len());
         Ok(bytes[start..end].to_vec())
-    };
-    needed(&mut read).unwrap_or_default()
+    }
+}
+
+/// [`needed`] over bytes in memory.
+pub fn needed_in(bytes: &[u8]) -> Vec<Vec<u8>> {
+    needed(&mut in_memory(bytes)).unwrap_or_default()
 }
 
 /// [`interpreter`] over bytes in memory (a whole file, or a prefix of one).
 pub fn interpreter_in(bytes: &[u8]) -> ElfInterp {
-    let mut read = |off: u64, len: usize| -> Result<Vec<u8>, crate::Errno> {
-        let start = usize::try_from(off).unwrap_or(usize::MAX).min(bytes.len());
-        let end = start.saturating_add(len).min(bytes.len());
-        Ok(bytes[start..end].to_vec())
-    };
-    interpreter(&mut read).unwrap_or(ElfInterp::Malformed)
+    interpreter(&mut in_memory(bytes)).unwrap_or(ElfInterp::Malformed)
 }
 
 #[cfg(test)]
