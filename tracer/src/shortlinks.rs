@@ -144,20 +144,10 @@ impl ShortLinks {
     /// Writes `content` to a new file (mode 0600) in the private directory and
     /// returns its path. The caller unlinks it once the tracee has opened it.
     pub fn snapshot(&mut self, content: &[u8]) -> Result<Vec<u8>, i32> {
-        use std::io::Write;
-        let mut p = self.ensure_dir()?;
-        p.extend_from_slice(b"/s");
-        p.extend_from_slice(&base36(self.snapshots));
+        let mut name = b"s".to_vec();
+        name.extend_from_slice(&base36(self.snapshots));
         self.snapshots += 1;
-        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(&p));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
-        f.write_all(content).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
-        Ok(p)
+        self.write_file(&name, content, 0o600)
     }
 
     /// Writes `content` to the new file `name` (mode `mode`) in the private directory
@@ -175,7 +165,10 @@ impl ShortLinks {
             .open(path)
             .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
         f.write_all(content).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
-        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+        // Made writable to be written: a read-only mode comes after.
+        if mode & 0o200 == 0 {
+            std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+        }
         Ok(p)
     }
 
