@@ -129,8 +129,8 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     let mut optional = opts.launcher.optional;
     optional.placement = opts.pin && placement::worthwhile();
     optional.listing_fd_base = if opts.seccomp { crate::listingfd::base(&mapping) } else { 0 };
-    // The fast path needs the filter (which lets its calls through by their cookie) and
-    // a store that maps by prefix alone.
+    // The fast path needs the filter (which lets its calls through by their address
+    // and cookie) and a store that maps by prefix alone.
     // openat2 (Linux 5.6) is how the object checks directories for symlinks.
     let shim = match (opts.seccomp && opts.shim && kernel::at_least(5, 6), mapping.plain_store()) {
         (true, Some(store)) => crate::shim::Shim::install(&mut shortlinks, &store),
@@ -254,7 +254,9 @@ impl Engine {
                 Wait::Signaled(pid, sig) => self.gone(pid, Outcome::Signaled(sig)),
                 Wait::Stopped(pid, status) => self.stopped(pid, status),
             }
-            if let Some(pl) = self.placement.as_mut() {
+            // Tracees the supervisor wants pinned (none without one: no lock taken at
+            // every stop of the pure-ptrace mode).
+            if let (true, Some(pl)) = (self.notifying, self.placement.as_mut()) {
                 for tid in pl.wanted() {
                     if let Some(t) = self.tracees.get_mut(&tid) {
                         pl.pin_notified(tid, &mut t.place);
