@@ -98,17 +98,17 @@ impl Engine {
             }
             _ => None,
         };
+        // A new filename (NUL-terminated) and environment, the argv as it is.
+        let same_argv = |filename: Vec<u8>, env: Option<ExecEnv>| match env {
+            None => Verdict::Rewrite(vec![(a.path, filename)], Vec::new()),
+            Some(env) => Verdict::Exec { path_arg: a.path, argv_arg, filename, lead: Vec::new(), rest: Vec::new(), env: Some(env) },
+        };
         let plan = match outcome {
             ExecOutcome::Unchanged if (filename == path || from_fd) && env.is_none() => return Verdict::Pass,
-            ExecOutcome::Unchanged if env.is_none() => {
-                let mut f = filename;
-                f.push(0);
-                return Verdict::Rewrite(vec![(a.path, f)], Vec::new());
-            }
             ExecOutcome::Unchanged => {
                 let mut f = filename;
                 f.push(0);
-                return Verdict::Exec { path_arg: a.path, argv_arg, filename: f, lead: Vec::new(), rest: Vec::new(), env };
+                return same_argv(f, env);
             }
             ExecOutcome::Error(e) => return fail(e),
             ExecOutcome::Plan(p) => p,
@@ -128,11 +128,10 @@ impl Engine {
         };
         filename.push(0);
         if plan.lead == [argv0] {
-            if env.is_some() {
-                return Verdict::Exec { path_arg: a.path, argv_arg, filename, lead: Vec::new(), rest: Vec::new(), env };
+            if env.is_none() {
+                self.remember(pid, regs, vec![(a.path, path)]);
             }
-            self.remember(pid, regs, vec![(a.path, path)]);
-            return Verdict::Rewrite(vec![(a.path, filename)], Vec::new());
+            return same_argv(filename, env);
         }
         let rest = match read_argv_tail(pid, argv_ptr) {
             Ok(r) => r,
