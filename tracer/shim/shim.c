@@ -163,8 +163,6 @@ static size_t slen(const char *s)
     return n;
 }
 
-/* A translatable path: `STORE/` then names, none empty, "." or "..", no trailing
- * slash. Writes the host path into `out` and the offset of its last slash. */
 /* Whether to make calls of its own: ptnix clears the word after the gadget when the
  * process installs a seccomp filter of its own, which may not allow them (openat2,
  * or newfstatat where an old libc made fstat). */
@@ -175,13 +173,20 @@ static int on(void)
 
 static int xver(int ver);
 
+static int starts(const char *s, const char *prefix, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != prefix[i])
+            return 0;
+    return 1;
+}
+
+/* A translatable path: `STORE/` then names, none empty, "." or "..", no trailing
+ * slash. Writes the host path into `out` and the offset of its last slash. */
 static int translate(const char *p, char *out, size_t *last_slash)
 {
-    if (!p || !on())
+    if (!p || !on() || !starts(p, STORE, STORE_LEN))
         return 0;
-    for (int i = 0; i < STORE_LEN; i++)
-        if (p[i] != STORE[i])
-            return 0;
     if (p[STORE_LEN] != '/')
         return 0;
     const char *rest = p + STORE_LEN; /* "/name/..." */
@@ -226,30 +231,45 @@ static void close_fd(int fd)
     fast6(SYS_close, fd, 0, 0, 0, 0);
 }
 
+/* A call on the entry a store path names, made relative to its directory as
+ * nr(dirfd, name, a, b, c): 1 done (*r its result), 0 the slow way. `follow`: the
+ * call follows the last name, so a symlink there goes the slow way. */
+static int at_call(long nr, int follow, const char *path, long a, long b, long c, long *r)
+{
+    char host[PATH_MAX_];
+    size_t ls;
+    if (!translate(path, host, &ls))
+        return 0;
+    int d = open_dir(host, ls);
+    if (d < 0)
+        return 0;
+    const char *name = host + ls + 1;
+    struct stat st;
+    long s = follow ? fast6(SYS_newfstatat, d, (long)name, (long)&st, AT_SYMLINK_NOFOLLOW, 0) : 0;
+    if (s == 0 && follow && S_ISLNK(st.st_mode)) {
+        close_fd(d);
+        return 0;
+    }
+    *r = s < 0 ? s : fast6(nr, d, (long)name, a, b, c);
+    close_fd(d);
+    return 1;
+}
+
 /* fstatat/statx of "" with AT_EMPTY_PATH: no path, nothing to translate. */
 static int empty_path(const char *path, int flags)
 {
     return path && !path[0] && (flags & AT_EMPTY_PATH) && on();
 }
 
-/* newfstatat of a store path on the fast path: 1 done (result in *r), 0 not. */
+/* newfstatat of a store path on the fast path: 1 done (result in *r), 0 not. It never
+ * follows the last name: for a call that does, a symlink there goes the slow way. */
 static int fast_fstatat(const char *path, struct stat *st, int flags, long *r)
 {
-    char host[PATH_MAX_];
-    size_t ls;
     if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT))
         return 0;
-    if (!translate(path, host, &ls))
+    if (!at_call(SYS_newfstatat, 0, path, (long)st, flags | AT_SYMLINK_NOFOLLOW, 0, r))
         return 0;
-    int d = open_dir(host, ls);
-    if (d < 0)
-        return 0;
-    long v = fast6(SYS_newfstatat, d, (long)(host + ls + 1), (long)st, flags | AT_SYMLINK_NOFOLLOW, 0);
-    close_fd(d);
-    if (v == 0 && !(flags & AT_SYMLINK_NOFOLLOW) && S_ISLNK(st->st_mode))
-        return 0;
-    *r = v;
-    return 1;
+    return !(*r == 0 && !(flags & AT_SYMLINK_NOFOLLOW) && S_ISLNK(st->st_mode));
 }
 
 static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags)
@@ -302,20 +322,15 @@ int __fxstatat64(int v, int d, const char *p, struct stat *st, int f) { return x
 
 int statx(int dirfd, const char *path, int flags, unsigned int mask, void *buf)
 {
-    char host[PATH_MAX_];
-    size_t ls;
+    long v;
     if (empty_path(path, flags))
         return (int)ret_errno(fast6(SYS_statx, dirfd, (long)path, flags, mask, (long)buf));
-    if (!(flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE)) && translate(path, host, &ls)) {
-        int d = open_dir(host, ls);
-        if (d >= 0) {
-            long v = fast6(SYS_statx, d, (long)(host + ls + 1), flags | AT_SYMLINK_NOFOLLOW, mask | STATX_TYPE, (long)buf);
-            close_fd(d);
-            /* struct statx: stx_mode (u16) at offset 28, filled only on success. */
-            if (v != 0 || (flags & AT_SYMLINK_NOFOLLOW) || !S_ISLNK(*(uint16_t *)((char *)buf + 28)))
-                return (int)ret_errno(v);
-        }
-    }
+    /* As fast_fstatat; struct statx has stx_mode (u16) at offset 28, filled only on
+     * success. */
+    if (!(flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE)) &&
+        at_call(SYS_statx, 0, path, flags | AT_SYMLINK_NOFOLLOW, mask | STATX_TYPE, (long)buf, &v) &&
+        (v != 0 || (flags & AT_SYMLINK_NOFOLLOW) || !S_ISLNK(*(uint16_t *)((char *)buf + 28))))
+        return (int)ret_errno(v);
     return (int)ret_errno(raw6(SYS_statx, dirfd, (long)path, flags, mask, (long)buf, 0));
 }
 
@@ -344,30 +359,6 @@ long getxattr(const char *p, const char *n, void *v, size_t s) { return by_host_
 long lgetxattr(const char *p, const char *n, void *v, size_t s) { return by_host_path(SYS_lgetxattr, 0, p, (long)n, (long)v, (long)s); }
 long listxattr(const char *p, char *l, size_t s) { return by_host_path(SYS_listxattr, 1, p, (long)l, (long)s, 0); }
 long llistxattr(const char *p, char *l, size_t s) { return by_host_path(SYS_llistxattr, 0, p, (long)l, (long)s, 0); }
-
-/* A call on the entry a store path names, made relative to its directory as
- * nr(dirfd, name, a, b, c): 1 done (*r its result), 0 the slow way. `follow`: the
- * call follows the last name, so a symlink there goes the slow way. */
-static int at_call(long nr, int follow, const char *path, long a, long b, long c, long *r)
-{
-    char host[PATH_MAX_];
-    size_t ls;
-    if (!translate(path, host, &ls))
-        return 0;
-    int d = open_dir(host, ls);
-    if (d < 0)
-        return 0;
-    const char *name = host + ls + 1;
-    struct stat st;
-    long s = follow ? fast6(SYS_newfstatat, d, (long)name, (long)&st, AT_SYMLINK_NOFOLLOW, 0) : 0;
-    if (s == 0 && follow && S_ISLNK(st.st_mode)) {
-        close_fd(d);
-        return 0;
-    }
-    *r = s < 0 ? s : fast6(nr, d, (long)name, a, b, c);
-    close_fd(d);
-    return 1;
-}
 
 /* at_call, else the slow call nr_slow(path, a, b, c). */
 static long at_or_slow(long nr, int follow, const char *path, long a, long b, long c, long nr_slow)
@@ -505,14 +496,6 @@ int access(const char *path, int mode)
 static const char ENV_NAME[] = "PTNIX_SHIM=";
 static const char PRELOAD[] = "LD_PRELOAD=";
 
-static int starts(const char *s, const char *prefix, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] != prefix[i])
-            return 0;
-    return 1;
-}
-
 /* Takes ptnix's two entries out of the environment: ptnix appended
  * `LD_PRELOAD=[THEIRS:]THIS` (the last LD_PRELOAD is the one glibc's loader takes; the
  * program's own, if any, is still where it was) and `PTNIX_SHIM=...`. The program
@@ -574,7 +557,7 @@ __attribute__((constructor)) static void shim_init(void)
     g[0] = 0x0f; /* syscall */
     g[1] = 0x05;
     g[2] = 0xc3; /* ret */
-    *(long *)(g + 8) = 1; /* on, until ptnix says otherwise (see translate) */
+    *(long *)(g + 8) = 1; /* on, until ptnix says otherwise (see on) */
     if (raw6(SYS_mprotect, (long)GADGET_ADDR, 4096, 5 /* R|X */, 0, 0, 0) != 0)
         return;
     cookie = c;

@@ -34,7 +34,8 @@ pub(crate) struct Shim {
     /// Where the object is (in ptnix's private directory).
     object: Vec<u8>,
     /// What the object's calls carry in their sixth argument register (which none of
-    /// them uses) for the filter to let them through: random, never 0.
+    /// them uses), made from its gadget, for the filter to let them through: random,
+    /// never 0.
     pub cookie: u64,
     /// `PTNIX_SHIM=`, the cookie in 16 hex digits, and the store's host directory,
     /// symlinks resolved so far as it exists (a symlink on it would only send every
