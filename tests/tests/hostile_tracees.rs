@@ -91,16 +91,13 @@ both_modes! {
     /// that the in-process fast path makes need no such read, and work.
     fn non_dumpable_process_fails_cleanly(m: Mode) {
         require!(Cc);
-        let fx = Fixture::new(m);
+        let mut fx = Fixture::new(m);
         fx.write(fx.host("/nix/store/f"), "x");
         let argv = [c_prog("hostile").into_os_string(), "nodump".into(), "/nix/store/f".into()];
         let fast = if m.seccomp() { "nodump OK\nafter OK\n" } else { "nodump EFAULT\nafter OK\n" };
         fx.run(&argv).expect_stdout(fast);
-        let mut no_shim: Vec<std::ffi::OsString> = vec!["run".into(), "--no-shim".into(), "--store".into(), fx.store.clone().into()];
-        no_shim.extend(m.flags().iter().map(|f| f.into()));
-        no_shim.push("--".into());
-        no_shim.extend(argv.iter().cloned());
-        fx.ptnix(&no_shim).run().expect_stdout("nodump EFAULT\nafter OK\n");
+        fx.flags.push("--no-shim");
+        fx.run(&argv).expect_stdout("nodump EFAULT\nafter OK\n");
     }
 
     /// A seccomp listener of the tracee's own: the kernel allows one in a chain of

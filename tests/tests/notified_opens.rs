@@ -161,12 +161,10 @@ fn opens_are_notified_and_listed_roots_handed_over() {
     if !notified_opens_here() {
         return;
     }
-    let fx = Fixture::new(Mode::Seccomp);
+    let mut fx = no_shim(Mode::Seccomp);
     fx.write(fx.host("/nix/store/f"), "x");
-    let mut args: Vec<String> = ["run", "--no-shim", "--stats", "--store"].iter().map(|s| s.to_string()).collect();
-    args.push(fx.store.display().to_string());
-    args.extend(["--", PYTHON, "-c", "open('/nix/store/f').read()\nimport os\nos.listdir(os.open('/', os.O_RDONLY))"].iter().map(|s| s.to_string()));
-    let out = fx.ptnix(&args).run().ok();
+    fx.flags.push("--stats");
+    let out = fx.run(&[PYTHON, "-c", "open('/nix/store/f').read()\nimport os\nos.listdir(os.open('/', os.O_RDONLY))"]).ok();
     let err = out.stderr();
     let notified = err.lines().find(|l| l.contains("user notifications")).unwrap_or_else(|| panic!("{out}"));
     assert!(notified.contains("openat"), "{out}");

@@ -163,17 +163,13 @@ both_modes! {
     /// Every call on every kind of store path answers as without the fast path.
     fn answers_as_without_it(m: Mode) {
         require!(Python3);
-        let fx = Fixture::new(m);
+        let mut fx = Fixture::new(m);
         let paths = store_paths(&fx);
         let mut argv = vec![PYTHON.to_string(), "-c".into(), CALLS.into()];
         argv.extend(paths.iter().cloned());
         let with = fx.run(&argv).ok();
-        let mut no_shim: Vec<String> = ["run", "--no-shim", "--store"].iter().map(|s| s.to_string()).collect();
-        no_shim.push(fx.store.to_str().unwrap().into());
-        no_shim.extend(m.flags().iter().map(|s| s.to_string()));
-        no_shim.push("--".into());
-        no_shim.extend(argv.iter().cloned());
-        let without = fx.ptnix(&no_shim).run().ok();
+        fx.flags.push("--no-shim");
+        let without = fx.run(&argv).ok();
         assert_eq!(with.stdout(), without.stdout(), "\nwith the fast path:\n{with}\nwithout:\n{without}");
         // The answers are the real ones, not two equal wrong ones.
         let out = with.stdout();
@@ -188,16 +184,13 @@ both_modes! {
     /// (seccomp modes); without the filter there is no fast path, and nothing changes.
     fn store_calls_need_no_stop(m: Mode) {
         require!(Python3);
-        let fx = Fixture::new(m);
+        let mut fx = Fixture::new(m);
         for i in 0..200 {
             fx.write(fx.host(format!("/nix/store/ddd-many/f{i}")), "x");
         }
         let code = "import os\nfor i in range(200):\n    os.stat('/nix/store/ddd-many/f%d' % i)\n    os.lstat('/nix/store/ddd-many/f%d' % i)\n    os.close(os.open('/nix/store/ddd-many/f%d' % i, os.O_RDONLY))\nprint('done')";
-        let mut args: Vec<String> = ["run", "--stats", "--store"].iter().map(|s| s.to_string()).collect();
-        args.push(fx.store.to_str().unwrap().into());
-        args.extend(m.flags().iter().map(|s| s.to_string()));
-        args.extend(["--".into(), PYTHON.into(), "-c".into(), code.into()]);
-        let out = fx.ptnix(&args).run().ok();
+        fx.flags.push("--stats");
+        let out = fx.run(&[PYTHON, "-c", code]).ok();
         assert_eq!(out.stdout(), "done\n");
         let err = out.stderr();
         let seen = calls_seen(&err, "newfstatat") + calls_seen(&err, "statx") + calls_seen(&err, "openat");
@@ -239,17 +232,13 @@ both_modes! {
     fn writes_as_without_it(m: Mode) {
         require!(Python3);
         let run = |shim: bool| {
-            let fx = Fixture::new(m);
-            let paths = store_paths(&fx);
-            let mut argv: Vec<String> = ["run", "--store"].iter().map(|s| s.to_string()).collect();
-            argv.push(fx.store.to_str().unwrap().into());
+            let mut fx = Fixture::new(m);
+            let mut argv = vec![PYTHON.to_string(), "-c".into(), WRITES.into()];
+            argv.extend(store_paths(&fx));
             if !shim {
-                argv.push("--no-shim".into());
+                fx.flags.push("--no-shim");
             }
-            argv.extend(m.flags().iter().map(|s| s.to_string()));
-            argv.extend(["--".into(), PYTHON.into(), "-c".into(), WRITES.into()]);
-            argv.extend(paths);
-            let out = fx.ptnix(&argv).run().ok();
+            let out = fx.run(&argv).ok();
             let tree = fx.run(&["/bin/sh", "-c", "cd /nix/store && find . -path ./ccc-locked -prune -o -printf '%p %y %m %s %l %T@\n' | sort"]).ok();
             // Times the script did not set are the fixture's own, different per run.
             let tree: Vec<String> = tree
