@@ -131,8 +131,8 @@ pub fn running_state(file: &[u8], text: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The command line a program started as `loader_argv` (`LOADER [--argv0 NAME]
-/// PROGRAM`, then its arguments) would have natively: its own argv[0] (NAME, or
+/// The command line a program started as `loader_argv` (`LOADER [--audit OBJECT]
+/// [--argv0 NAME] PROGRAM`, then its arguments) would have natively: its own argv[0] (NAME, or
 /// PROGRAM for a loader without `--argv0`), then its arguments. `None` when
 /// `cmdline` does not start with `loader_argv` (the program rewrote its arguments).
 pub fn program_cmdline(cmdline: &[u8], loader_argv: &[Vec<u8>]) -> Option<Vec<u8>> {
@@ -140,11 +140,16 @@ pub fn program_cmdline(cmdline: &[u8], loader_argv: &[Vec<u8>]) -> Option<Vec<u8
     for a in loader_argv {
         rest = rest.strip_prefix(&a[..])?.strip_prefix(b"\0")?;
     }
-    let argv0 = match loader_argv {
-        [_, flag, name, _] if flag == b"--argv0" => name,
-        [_, program] => program,
-        _ => return None,
-    };
+    // LOADER [--audit OBJECT] [--argv0 NAME] PROGRAM: NAME, else PROGRAM.
+    let (program, head) = loader_argv.split_last()?;
+    let mut argv0 = program;
+    for pair in head.get(1..)?.chunks(2) {
+        match pair {
+            [flag, name] if flag == b"--argv0" => argv0 = name,
+            [flag, _] if flag == b"--audit" => {}
+            _ => return None,
+        }
+    }
     Some([&argv0[..], b"\0", rest].concat())
 }
 
@@ -210,5 +215,9 @@ mod tests {
         assert_eq!(program_cmdline(b"bash -c x\0", &with), None);
         let without = [b"/l".to_vec(), b"/p/bash".to_vec()];
         assert_eq!(program_cmdline(b"/l\0/p/bash\0a\0", &without).unwrap(), b"/p/bash\0a\0");
+        let audited: Vec<Vec<u8>> = ["/l", "--audit", "/t/shim.so", "--argv0", "bash", "/p/bash"].iter().map(|s| s.as_bytes().to_vec()).collect();
+        assert_eq!(program_cmdline(b"/l\0--audit\0/t/shim.so\0--argv0\0bash\0/p/bash\0-c\0", &audited).unwrap(), b"bash\0-c\0");
+        let odd: Vec<Vec<u8>> = ["/l", "--list", "/p/bash"].iter().map(|s| s.as_bytes().to_vec()).collect();
+        assert_eq!(program_cmdline(b"/l\0--list\0/p/bash\0", &odd), None);
     }
 }

@@ -492,74 +492,304 @@ int access(const char *path, int mode)
     return (int)by_host_path(SYS_access, 1, path, mode, 0, 0);
 }
 
-/* "PTNIX_SHIM=" 16 hex digits of the cookie, then the host store directory. */
-static const char ENV_NAME[] = "PTNIX_SHIM=";
+/* Filled in by ptnix in its copy of this file (`shim.rs`): the magic stays, then the
+ * cookie, the object's own path and the canonical host store directory. Read-only
+ * (it shares the code's segment), and read only through `cfg`, whose pointer the
+ * compiler cannot see through: it must not fold the initializer into the code. */
+struct config {
+    char magic[32];
+    uint64_t cookie;
+    char object[PATH_MAX_];
+    char store[PATH_MAX_];
+};
+__attribute__((used, aligned(16))) static const struct config config = { .magic = "ptnix in-process fast path cfg" };
+
+static const struct config *cfg(void)
+{
+    const struct config *c = &config;
+    __asm__("" : "+r"(c));
+    return c;
+}
+
 static const char PRELOAD[] = "LD_PRELOAD=";
 
-/* Takes ptnix's two entries out of the environment: ptnix appended
- * `LD_PRELOAD=[THEIRS:]THIS` (the last LD_PRELOAD is the one glibc's loader takes; the
- * program's own, if any, is still where it was) and `PTNIX_SHIM=...`. The program
- * then sees the environment it was given, and its children get both again from
- * ptnix at their exec. */
-__attribute__((constructor)) static void shim_init(void)
+static void copy_in(char *to, const char *from, size_t cap, size_t *len)
 {
-    const char *config = 0;
-    /* Weak and unresolved: their addresses are 0. */
-    if (!&environ || !__errno_location || !environ)
-        return;
-    char **last_preload = 0;
-    char **w = environ;
-    for (char **e = environ; *e; e++) {
-        if (starts(*e, ENV_NAME, sizeof ENV_NAME - 1)) {
-            config = *e + sizeof ENV_NAME - 1;
-            continue;
-        }
-        if (starts(*e, PRELOAD, sizeof PRELOAD - 1))
-            last_preload = w;
-        *w++ = *e;
-    }
-    *w = 0;
-    if (!config)
-        return;
-    if (last_preload) {
-        char **e = last_preload;
-        do
-            e[0] = e[1];
-        while (*e++);
-    }
-    long c = 0;
-    for (int i = 0; i < 16; i++) {
-        char h = config[i];
-        int v = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : -1;
-        if (v < 0)
-            return;
-        c = (long)((unsigned long)c << 4 | (unsigned long)v);
-    }
-    const char *store = config + 16;
-    if (store[0] != '/' || c == 0)
-        return;
-    size_t n = slen(store);
-    if (n + 1 > sizeof host_store)
-        return;
-    for (size_t i = 0; i <= n; i++)
-        host_store[i] = store[i];
-    host_store_len = n;
-    /* The gadget: one page at a fixed address, which ptnix's filter knows. Taken
-     * already (a sanitizer's shadow, a program's own fixed mapping made first), or an
-     * old kernel that put it elsewhere: no fast path. */
+    size_t n = 0;
+    while (n + 1 < cap && from[n])
+        n++;
+    for (size_t i = 0; i < n; i++)
+        to[i] = from[i];
+    to[n] = 0;
+    *len = n;
+}
+
+/* Whether the gadget page another copy of this object (the auditor's, see
+ * la_version) mapped is there: its bytes read without faulting on whatever else
+ * might be mapped at the address. */
+static int gadget_already_there(long c)
+{
+    unsigned char seen[24];
+    struct iovec_ {
+        void *base;
+        size_t len;
+    } local = { seen, sizeof seen }, remote = { (void *)GADGET_ADDR, sizeof seen };
+    if (raw6(310 /* process_vm_readv */, raw6(39 /* getpid */, 0, 0, 0, 0, 0, 0), (long)&local, 1, (long)&remote, 1, 0) != sizeof seen)
+        return 0;
+    return seen[0] == 0x0f && seen[1] == 0x05 && seen[2] == 0xc3 && *(long *)(seen + 16) == c;
+}
+
+/* The gadget: one page at a fixed address, which ptnix's filter knows, made once per
+ * process by whichever copy of this object comes first (the auditor's loads before
+ * the preloaded one, in a namespace of its own). Taken already by something else (a
+ * sanitizer's shadow, a program's own fixed mapping made first), or an old kernel
+ * that put it elsewhere: no fast path. */
+static int gadget(long c)
+{
     long page = raw6(SYS_mmap, (long)GADGET_ADDR, 4096, 3 /* RW */, 0x22 | 0x100000 /* PRIVATE|ANON|FIXED_NOREPLACE */, -1, 0);
+    if (page == -17 /* EEXIST */)
+        return gadget_already_there(c);
     if (page != (long)GADGET_ADDR) {
         if (page > 0)
             raw6(SYS_munmap, page, 4096, 0, 0, 0, 0);
-        return;
+        return 0;
     }
     unsigned char *g = (unsigned char *)GADGET_ADDR;
     g[0] = 0x0f; /* syscall */
     g[1] = 0x05;
     g[2] = 0xc3; /* ret */
     *(long *)(g + 8) = 1; /* on, until ptnix says otherwise (see on) */
-    if (raw6(SYS_mprotect, (long)GADGET_ADDR, 4096, 5 /* R|X */, 0, 0, 0) != 0)
+    *(long *)(g + 16) = c; /* whose it is (see gadget_already_there) */
+    return raw6(SYS_mprotect, (long)GADGET_ADDR, 4096, 5 /* R|X */, 0, 0, 0) == 0;
+}
+
+/* Turns the fast path on, once, if ptnix configured this copy. */
+static void setup(void)
+{
+    static int tried;
+    if (tried)
+        return;
+    tried = 1;
+    long c = (long)cfg()->cookie;
+    if (c == 0 || cfg()->store[0] != '/')
+        return;
+    copy_in(host_store, cfg()->store, sizeof host_store, &host_store_len);
+    if (!gadget(c))
         return;
     cookie = c;
     enabled = 1;
+}
+
+/* Whether entry `s` ends in `=TAIL` or `:TAIL`. */
+static int ends_with(const char *s, const char *tail, size_t n)
+{
+    size_t l = slen(s);
+    return l > n && (s[l - n - 1] == '=' || s[l - n - 1] == ':') && starts(s + l - n, tail, n);
+}
+
+/* Takes ptnix's entry out of the environment: ptnix appended
+ * `LD_PRELOAD=[THEIRS:]THIS` (the last LD_PRELOAD is the one glibc's loader takes; the
+ * program's own, if any, is still where it was). The program then sees the
+ * environment it was given, and its children get it again from ptnix at their exec.
+ * Then the fast path, for a libc that has errno (`environ` and `__errno_location` are
+ * weak: the auditor's copy, in a namespace without libc, has neither). */
+__attribute__((constructor)) static void shim_init(void)
+{
+    if (!&environ || !__errno_location || !environ)
+        return;
+    char object[PATH_MAX_];
+    size_t on_len;
+    copy_in(object, cfg()->object, sizeof object, &on_len);
+    char **last_preload = 0;
+    for (char **e = environ; *e; e++)
+        if (starts(*e, PRELOAD, sizeof PRELOAD - 1))
+            last_preload = e;
+    if (on_len && last_preload && ends_with(*last_preload, object, on_len)) {
+        char **e = last_preload;
+        do
+            e[0] = e[1];
+        while (*e++);
+    }
+    setup();
+}
+
+/* The loader's library search (rtld-audit(7)). Where ptnix starts a program through
+ * glibc's loader, it also names this object with `--audit`: the loader then asks it
+ * about each library it is about to look for, before it looks (la_objsearch with
+ * LA_SER_ORIG, glibc elf/dl-load.c _dl_map_object), and uses a path given back as it
+ * is. The search itself, a miss and a stat per directory tried
+ * (`glibc-hwcaps/x86-64-v4`, `v3`, `v2`, and before glibc 2.37 `tls`, `x86_64`,
+ * `haswell`...), would be a round trip to ptnix each. This object answers in the
+ * one case where it knows the loader's answer for sure, and leaves every other case
+ * to the loader:
+ * - a name without a slash, asked for by an object with DT_RUNPATH (which then
+ *   decides alone: DT_RPATH is ignored, and ptnix adds --audit only without
+ *   LD_LIBRARY_PATH), whose every entry up to the one that has the library is a
+ *   plain store directory (no `$ORIGIN`, `.`, `..`, empty name or trailing slash);
+ * - none of those directories has a subdirectory the loader would try first
+ *   (`SUBDIRS`), so each is tried exactly as DIR/NAME;
+ * - the library is found through no symlink that leaves the store (openat2
+ *   RESOLVE_BENEATH below the host store: guest and host then agree), and its ELF
+ *   header is one the loader accepts for x86_64 (a file of another class would make
+ *   it go on searching).
+ * The answer is the guest path DIR/NAME, the name the loader would have found
+ * (`l_name`). A directory that does not exist is passed over, as the loader does. */
+
+#define LA_SER_ORIG 0x01
+#define DT_NULL 0
+#define DT_STRTAB 5
+#define DT_RUNPATH 29
+#define SYS_pread64 17
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_BENEATH 0x08
+#define ENOENT 2
+
+/* The public head of glibc's struct link_map (<link.h>). */
+struct lmap {
+    uint64_t l_addr;
+    char *l_name;
+    const int64_t *l_ld; /* Elf64_Dyn pairs: tag, value */
+};
+
+/* Subdirectories glibc's loader tries below each search directory on x86_64: the
+ * glibc-hwcaps levels (2.33+), and before 2.37 `tls` and the legacy platform and
+ * hwcap names (sysdeps/x86/dl-procinfo.c). */
+static const char *const SUBDIRS[] = { "glibc-hwcaps", "tls", "x86_64", "haswell", "xeon_phi", "avx512_1", "sse2", "i686", "i586" };
+
+unsigned int la_version(unsigned int version)
+{
+    setup();
+    /* 0: the loader unloads an auditor it should not use. */
+    return enabled && version >= 1 ? 1 : 0;
+}
+
+/* The cookie la_objsearch gets is the object's link map (as glibc sets it by default
+ * since 2.31, BZ #25157; said here for older ones). 0: no la_symbind calls. */
+unsigned int la_objopen(struct lmap *map, long lmid, uintptr_t *ck)
+{
+    (void)lmid;
+    *ck = (uintptr_t)map;
+    return 0;
+}
+
+/* The object's DT_RUNPATH string, or 0. glibc adds the load address to DT_STRTAB in
+ * place where .dynamic is writable (elf/get-dynamic-info.h): a value below the load
+ * address is still the link-time one. */
+static const char *runpath_of(const struct lmap *l)
+{
+    uint64_t strtab = 0, off = 0;
+    int has = 0;
+    if (!l || !l->l_ld)
+        return 0;
+    for (const int64_t *d = l->l_ld; d[0] != DT_NULL; d += 2) {
+        if (d[0] == DT_STRTAB)
+            strtab = (uint64_t)d[1];
+        else if (d[0] == DT_RUNPATH)
+            off = (uint64_t)d[1], has = 1;
+    }
+    if (!has || !strtab)
+        return 0;
+    if (l->l_addr && strtab < l->l_addr)
+        strtab += l->l_addr;
+    return (const char *)(strtab + off);
+}
+
+/* An ELF header glibc's open_verify accepts on x86_64: ELF64, little-endian, current
+ * version, SYSV or GNU ABI at ABI version 0, zero padding, ET_DYN, EM_X86_64, and
+ * program headers of the native size. */
+static int loadable(long fd)
+{
+    unsigned char h[64];
+    if (fast6(SYS_pread64, fd, (long)h, sizeof h, 0, 0) != (long)sizeof h)
+        return 0;
+    if (h[0] != 0x7f || h[1] != 'E' || h[2] != 'L' || h[3] != 'F' || h[4] != 2 || h[5] != 1 || h[6] != 1)
+        return 0;
+    if ((h[7] != 0 && h[7] != 3) || h[8] != 0)
+        return 0;
+    for (int i = 9; i < 16; i++)
+        if (h[i])
+            return 0;
+    return h[16] == 3 && h[17] == 0 && h[18] == 62 && h[19] == 0 && h[20] == 1 && !h[21] && !h[22] && !h[23] && h[54] == 56 && h[55] == 0;
+}
+
+/* Directory `dir` (`dl` bytes) of the search, for library `name`: 1 it is there
+ * (`out` holds DIR/NAME), 0 it is not (nor the directory), -1 leave the search to the
+ * loader. `store` is the host store, opened as the root RESOLVE_BENEATH keeps to. */
+static int try_dir(long store, const char *dir, size_t dl, const char *name, char *out)
+{
+    size_t nl = slen(name);
+    /* A directory below the store, and a path the kernel takes. */
+    if (dl <= STORE_LEN + 1 || dl + 1 + nl + 1 > PATH_MAX_)
+        return -1;
+    for (size_t i = 0; i < dl; i++) {
+        if (dir[i] == '$')
+            return -1;
+        out[i] = dir[i];
+    }
+    out[dl] = '/';
+    for (size_t i = 0; i <= nl; i++)
+        out[dl + 1 + i] = name[i];
+    char host[PATH_MAX_];
+    size_t ls;
+    if (!translate(out, host, &ls) || ls != host_store_len + (dl - STORE_LEN))
+        return -1;
+    const char *rel = out + STORE_LEN + 1; /* below the store: "HASH-NAME/lib/NAME" */
+    out[dl] = 0;
+    struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+    long d = fast6(SYS_openat2, store, (long)rel, (long)&how, sizeof how, 0);
+    out[dl] = '/';
+    if (d == -ENOENT)
+        return 0;
+    if (d < 0)
+        return -1;
+    int k = 0;
+    for (size_t i = 0; i < sizeof SUBDIRS / sizeof SUBDIRS[0] && k == 0; i++) {
+        struct stat st;
+        long s = fast6(SYS_newfstatat, d, (long)SUBDIRS[i], (long)&st, AT_SYMLINK_NOFOLLOW, 0);
+        if (s != -ENOENT)
+            k = -1;
+    }
+    close_fd((int)d);
+    if (k)
+        return k;
+    how.flags = O_CLOEXEC; /* O_RDONLY */
+    long f = fast6(SYS_openat2, store, (long)rel, (long)&how, sizeof how, 0);
+    if (f == -ENOENT)
+        return 0;
+    if (f < 0)
+        return -1;
+    k = loadable(f) ? 1 : -1;
+    close_fd((int)f);
+    return k;
+}
+
+char *la_objsearch(const char *name, uintptr_t *ck, unsigned int flag)
+{
+    /* The loader copies the name it is given back (a DST expansion, or strdup); the
+     * search runs under its lock. */
+    static char found[PATH_MAX_];
+    if (flag != LA_SER_ORIG || !on() || !ck || !name || !name[0])
+        return (char *)name;
+    for (const char *c = name; *c; c++)
+        if (*c == '/')
+            return (char *)name;
+    const char *runpath = runpath_of((const struct lmap *)*ck);
+    if (!runpath)
+        return (char *)name;
+    struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS };
+    long store = fast6(SYS_openat2, AT_FDCWD, (long)host_store, (long)&how, sizeof how, 0);
+    if (store < 0)
+        return (char *)name;
+    int k = 0;
+    for (const char *p = runpath; k == 0;) {
+        const char *end = p;
+        while (*end && *end != ':')
+            end++;
+        k = try_dir(store, p, (size_t)(end - p), name, found);
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    close_fd((int)store);
+    return k == 1 ? found : (char *)name;
 }

@@ -87,17 +87,16 @@ impl Engine {
         // Not for a process with a seccomp filter of its own, which may refuse or kill
         // the calls the object makes (openat2).
         let own_filter = self.tracees.get(&pid).is_some_and(|t| t.own_filter);
-        let env = match (&self.shim, dynamic && !from_fd && !own_filter) {
-            (Some(shim), true) => {
-                let envp_arg = argv_arg + 1;
-                let env = shim.environment(pid, arg(regs, envp_arg)).map(|(keep, added)| ExecEnv { arg: envp_arg, keep, added });
-                if env.is_some() {
-                    *self.stats.shimmed.get_or_insert(0) += 1;
-                }
-                env
-            }
+        let envp_arg = argv_arg + 1;
+        let shim_env = match (&self.shim, dynamic && !from_fd && !own_filter) {
+            (Some(shim), true) => shim.environment(pid, arg(regs, envp_arg)),
             _ => None,
         };
+        let plain_search = shim_env.as_ref().is_some_and(|e| e.plain_search);
+        let env = shim_env.map(|e| ExecEnv { arg: envp_arg, keep: e.keep, added: e.added });
+        if env.is_some() {
+            *fs.stats.shimmed.get_or_insert(0) += 1;
+        }
         // A new filename (NUL-terminated) and environment, the argv as it is.
         let same_argv = |filename: Vec<u8>, env: Option<ExecEnv>| match env {
             None => Verdict::Rewrite(vec![(a.path, filename)], Vec::new()),
@@ -113,6 +112,14 @@ impl Engine {
             ExecOutcome::Error(e) => return fail(e),
             ExecOutcome::Plan(p) => p,
         };
+        let mut plan = plan;
+        // The object also answers glibc's loader's library search (see `shim`).
+        if let Some(shim) = self.shim.as_ref().filter(|_| plain_search && plan.exe.is_some()) {
+            if plan.lead.get(1).map(Vec::as_slice) == Some(b"--argv0") && fs.loader_kind(&plan.filename).audit {
+                plan.lead.splice(1..1, [b"--audit".to_vec(), shim.object.clone()]);
+                *fs.stats.audited.get_or_insert(0) += 1;
+            }
+        }
         if let Some(t) = self.tracees.get_mut(&pid) {
             t.pending_exe = plan.exe.clone().map(|program| LoaderRun {
                 program,
@@ -286,13 +293,14 @@ impl Engine {
 const AT_EMPTY_PATH: u64 = libc::AT_EMPTY_PATH as u64;
 
 /// How many leading arguments of a loader invocation are the loader's own, up to and
-/// including the program: `LOADER --argv0 NAME PROGRAM` or `LOADER PROGRAM`.
+/// including the program: `LOADER [--audit OBJECT] [--argv0 NAME] PROGRAM`.
 pub(crate) fn loader_args(lead: &[Vec<u8>]) -> usize {
-    if lead.get(1).map(Vec::as_slice) == Some(b"--argv0") {
-        4
-    } else {
-        2
+    // The loader, its options with their values, then the program.
+    let mut i = 1;
+    while matches!(lead.get(i).map(Vec::as_slice), Some(b"--argv0" | b"--audit")) {
+        i += 2;
     }
+    i + 1
 }
 
 /// The parent process of `pid` (PPid in /proc/PID/status).

@@ -42,14 +42,24 @@ const MAX_READ_BYTES: usize = 8 << 20;
 /// Whose contents the system changes by itself, root-owned or not.
 const VOLATILE: [&[u8]; 4] = [b"/proc", b"/sys", b"/dev", b"/run"];
 
+/// What a dynamic loader understands, from the strings in its file: glibc's ld.so
+/// (2.33+) and musl's list `--argv0` among their options, older loaders do not have
+/// the string at all; glibc's also names the auditor entry points it looks up
+/// (`la_objsearch`, rtld-audit(7)) and takes `--audit`.
+#[derive(Clone, Copy, Default)]
+pub struct LoaderKind {
+    pub argv0: bool,
+    pub audit: bool,
+}
+
 #[derive(Default)]
 pub struct FsCache {
     /// Host path of the store directory (`STORE/nix/store`), with a trailing `/`.
     store_prefix: Vec<u8>,
     /// ptnix runs as root: then no host directory is beyond the user's reach.
     as_root: bool,
-    /// Loader path -> understands `--argv0`.
-    pub loaders: HashMap<Vec<u8>, bool>,
+    /// Loader path -> what it understands.
+    pub loaders: HashMap<Vec<u8>, LoaderKind>,
     /// Immutable store objects (host path of the top directory) and how to recognise
     /// that directory again.
     objects: HashMap<Vec<u8>, Object>,

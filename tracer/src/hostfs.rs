@@ -292,6 +292,21 @@ pub fn read_at_cached(cache: &mut crate::fscache::FsCache, local: &[u8], offset:
     Ok(r)
 }
 
+impl TraceeFs<'_> {
+    /// What the dynamic loader at `host` understands (see `LoaderKind`).
+    pub fn loader_kind(&mut self, host: &[u8]) -> crate::fscache::LoaderKind {
+        if let Some(&k) = self.cache.loaders.get(host) {
+            return k;
+        }
+        let local = self.local(host);
+        let c = std::fs::read(std::ffi::OsStr::from_bytes(&local)).unwrap_or_default();
+        let has = |s: &[u8]| memchr::memmem::find(&c, s).is_some();
+        let k = crate::fscache::LoaderKind { argv0: has(b"--argv0"), audit: has(b"--audit") && has(b"la_objsearch") };
+        self.cache.loaders.insert(host.to_vec(), k);
+        k
+    }
+}
+
 impl ExecFs for TraceeFs<'_> {
     fn read_at(&mut self, host: &[u8], offset: u64, len: usize) -> Result<Vec<u8>, Errno> {
         read_at_cached(self.cache, &self.local(host), offset, len)
@@ -307,16 +322,7 @@ impl ExecFs for TraceeFs<'_> {
         r
     }
     fn loader_has_argv0(&mut self, host: &[u8]) -> bool {
-        if let Some(&b) = self.cache.loaders.get(host) {
-            return b;
-        }
-        // glibc's ld.so (2.33+) and musl's list "--argv0" among their options; older
-        // loaders do not have the string at all.
-        let local = self.local(host);
-        let has = std::fs::read(std::ffi::OsStr::from_bytes(&local))
-            .is_ok_and(|c| memchr::memmem::find(&c, b"--argv0").is_some());
-        self.cache.loaders.insert(host.to_vec(), has);
-        has
+        self.loader_kind(host).argv0
     }
 }
 

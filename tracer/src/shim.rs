@@ -2,12 +2,17 @@
 //! dynamically linked x86_64 programs, which makes their stat-family calls, getxattr,
 //! access and opens of store paths itself, without a stop or a notification.
 //!
-//! - ptnix writes the object into its private directory and, at each execve of such a
-//!   program, appends `LD_PRELOAD=[what the program had:]OBJECT` and
-//!   `PTNIX_SHIM=COOKIE/HOST/STORE` to its environment (glibc's loader takes the last
-//!   LD_PRELOAD; the program's own entry stays where it was). The object's constructor
-//!   takes both out again: `environ` is the program's own, in order (its children get
-//!   them from ptnix at their exec).
+//! - ptnix writes the object into its private directory, with the cookie, its own path
+//!   and the host store filled into a slot of it (`CONFIG_MAGIC`), and at each execve
+//!   of such a program appends `LD_PRELOAD=[what the program had:]OBJECT` to its
+//!   environment (glibc's loader takes the last LD_PRELOAD; the program's own entry
+//!   stays where it was). The object's constructor takes it out again: `environ` is
+//!   the program's own, in order (its children get it from ptnix at their exec).
+//! - Where ptnix starts the program through glibc's loader, it also names the object
+//!   with `--audit` (unless the environment has `LD_LIBRARY_PATH` or `LD_AUDIT`): the
+//!   object then answers the loader's library searches in store directories itself
+//!   (see `la_objsearch` in shim.c), which would otherwise be a round trip to ptnix
+//!   for each directory tried.
 //! - The object translates only what the prefix alone decides (`/nix/store/...`, no
 //!   `.`, `..` or empty name, a directory part without symlinks: openat2
 //!   RESOLVE_NO_SYMLINKS) and makes those calls with the cookie, 64 random bits, in
@@ -28,60 +33,81 @@ use std::os::unix::ffi::OsStrExt;
 const OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ptnix-shim.so"));
 
 const PRELOAD: &[u8] = b"LD_PRELOAD=";
-const STORE_VAR: &[u8] = b"PTNIX_SHIM=";
+/// Entries that change the loader's library search, which the object's auditor then
+/// leaves alone (it knows the search only without them).
+const SEARCH_VARS: [&[u8]; 2] = [b"LD_LIBRARY_PATH=", b"LD_AUDIT="];
+/// The start of the object's `struct config` (shim.c): then the cookie (u64), the
+/// object's path and the host store (PATH_MAX each, NUL-terminated).
+const CONFIG_MAGIC: &[u8] = b"ptnix in-process fast path cfg\0";
+const CONFIG_PATH: usize = 4096;
 
 pub(crate) struct Shim {
     /// Where the object is (in ptnix's private directory).
-    object: Vec<u8>,
+    pub object: Vec<u8>,
     /// What the object's calls carry in their sixth argument register (which none of
     /// them uses), made from its gadget, for the filter to let them through: random,
     /// never 0.
     pub cookie: u64,
-    /// `PTNIX_SHIM=`, the cookie in 16 hex digits, and the store's host directory,
-    /// symlinks resolved so far as it exists (a symlink on it would only send every
-    /// call the slow way).
-    store_entry: Vec<u8>,
+}
+
+/// What ptnix adds to an exec's environment for the object.
+pub(crate) struct ShimEnv {
+    /// The envp pointers kept, in order.
+    pub keep: Vec<u64>,
+    /// The entries appended.
+    pub added: Vec<Vec<u8>>,
+    /// No entry changes the loader's library search: the object may answer it.
+    pub plain_search: bool,
 }
 
 impl Shim {
     /// Writes the object. None when it cannot be written (no fast path then).
     pub fn install(shortlinks: &mut ShortLinks, store_host: &[u8]) -> Option<Shim> {
-        let object = shortlinks.write_file(b"shim.so", OBJECT, 0o555).ok()?;
+        let cookie = random_cookie()?;
+        let path = shortlinks.file_path(b"shim.so").ok()?;
+        let content = configured(OBJECT, cookie, &path, &canonical_so_far(store_host))?;
+        let object = shortlinks.write_file(b"shim.so", &content, 0o555).ok()?;
         if !mappable(&object) {
             return None;
         }
-        let cookie = random_cookie()?;
-        let mut store_entry = STORE_VAR.to_vec();
-        store_entry.extend_from_slice(format!("{cookie:016x}").as_bytes());
-        store_entry.extend_from_slice(&canonical_so_far(store_host));
-        Some(Shim { object, cookie, store_entry })
+        Some(Shim { object, cookie })
     }
 
     /// The environment for an exec whose envp array is at `envp`: its entries as they
-    /// are (but a stale PTNIX_SHIM), then ptnix's two. None when it cannot be read,
-    /// or is too large to copy below the caller's stack (see `MAX_BLOCK`).
-    pub fn environment(&self, pid: Pid, envp: u64) -> Option<(Vec<u64>, Vec<Vec<u8>>)> {
-        let ptrs = crate::exec::read_ptr_array(pid, envp).ok()?;
-        let heads = mem::read_prefixes(pid, &ptrs, PRELOAD.len().max(STORE_VAR.len()));
-        let mut last_preload = None;
-        let mut keep = Vec::with_capacity(ptrs.len());
-        for (&p, head) in ptrs.iter().zip(&heads) {
-            if head.starts_with(STORE_VAR) {
-                continue;
-            }
-            if head.starts_with(PRELOAD) {
-                last_preload = Some(p);
-            }
-            keep.push(p);
-        }
+    /// are, then ptnix's. None when it cannot be read, or is too large to copy below
+    /// the caller's stack (see `MAX_BLOCK`).
+    pub fn environment(&self, pid: Pid, envp: u64) -> Option<ShimEnv> {
+        let keep = crate::exec::read_ptr_array(pid, envp).ok()?;
+        let heads = mem::read_prefixes(pid, &keep, SEARCH_VARS.iter().map(|v| v.len()).max().unwrap_or(0));
+        let last_preload = keep.iter().zip(&heads).filter(|(_, h)| h.starts_with(PRELOAD)).map(|(&p, _)| p).last();
+        let plain_search = !heads.iter().any(|h| SEARCH_VARS.iter().any(|v| h.starts_with(v)));
         let theirs = match last_preload {
             Some(p) => Some(mem::read_path(pid, p).ok()?[PRELOAD.len()..].to_vec()),
             None => None,
         };
-        let added = vec![ptnix_syscalls::exec::preload_entry(&self.object, theirs.as_deref()), self.store_entry.clone()];
+        let added = vec![ptnix_syscalls::exec::preload_entry(&self.object, theirs.as_deref())];
         let size = 8 * (keep.len() + added.len() + 1) + added.iter().map(|a| a.len() + 1).sum::<usize>();
-        (size <= MAX_BLOCK).then_some((keep, added))
+        (size <= MAX_BLOCK).then_some(ShimEnv { keep, added, plain_search })
     }
+}
+
+/// The object with its configuration slot filled: `cookie`, its own `path` and the
+/// canonical host `store`. None if the slot is not found once, or a path does not
+/// fit.
+fn configured(object: &[u8], cookie: u64, path: &[u8], store: &[u8]) -> Option<Vec<u8>> {
+    let at = memchr::memmem::find(object, CONFIG_MAGIC)?;
+    if memchr::memmem::find(&object[at + 1..], CONFIG_MAGIC).is_some() || path.len() >= CONFIG_PATH || store.len() >= CONFIG_PATH {
+        return None;
+    }
+    let mut out = object.to_vec();
+    let mut w = at + 32;
+    out[w..w + 8].copy_from_slice(&cookie.to_ne_bytes());
+    w += 8;
+    for s in [path, store] {
+        out.get_mut(w..w + s.len())?.copy_from_slice(s);
+        w += CONFIG_PATH;
+    }
+    Some(out)
 }
 
 /// The most ptnix writes below a caller's stack pointer for a new environment. The
@@ -140,6 +166,17 @@ fn canonical_so_far(path: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_object_has_one_slot_and_it_is_filled() {
+        let out = configured(OBJECT, 0x1122_3344_5566_7788, b"/tmp/ptX/shim.so", b"/home/u/nix/store").unwrap();
+        let at = memchr::memmem::find(&out, CONFIG_MAGIC).unwrap();
+        assert_eq!(out.len(), OBJECT.len());
+        assert_eq!(&out[at + 32..at + 40], &0x1122_3344_5566_7788u64.to_ne_bytes());
+        assert!(out[at + 40..].starts_with(b"/tmp/ptX/shim.so\0"));
+        assert!(out[at + 40 + CONFIG_PATH..].starts_with(b"/home/u/nix/store\0"));
+        assert_eq!(configured(OBJECT, 1, &[b'a'; CONFIG_PATH], b"/s"), None);
+    }
 
     #[test]
     fn canonical_so_far_resolves_what_exists() {

@@ -152,11 +152,17 @@ impl ShortLinks {
 
     /// Writes `content` to the new file `name` (mode `mode`) in the private directory
     /// and returns its path.
-    pub fn write_file(&mut self, name: &[u8], content: &[u8], mode: u32) -> Result<Vec<u8>, i32> {
-        use std::io::Write;
+    /// Where [`write_file`](Self::write_file) puts `name`.
+    pub fn file_path(&mut self, name: &[u8]) -> Result<Vec<u8>, i32> {
         let mut p = self.ensure_dir()?;
         p.push(b'/');
         p.extend_from_slice(name);
+        Ok(p)
+    }
+
+    pub fn write_file(&mut self, name: &[u8], content: &[u8], mode: u32) -> Result<Vec<u8>, i32> {
+        use std::io::Write;
+        let p = self.file_path(name)?;
         let path = std::path::Path::new(std::ffi::OsStr::from_bytes(&p));
         let mut f = std::fs::OpenOptions::new()
             .write(true)

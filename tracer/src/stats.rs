@@ -38,6 +38,9 @@ pub struct Stats {
     pub escalated: u64,
     /// Execs given the in-process fast path (see `shim`; None: it is off).
     pub shimmed: Option<u64>,
+    /// Of those, execs through glibc's loader where the object also answers the
+    /// library search (`--audit`).
+    pub audited: Option<u64>,
     /// Time the supervisor spent answering notifications.
     pub notif_time: Duration,
     /// Moves of tracees to the tracer's CPU and back (None: placement is off).
@@ -94,7 +97,8 @@ impl Stats {
             }
         }
         if let Some(n) = self.shimmed {
-            let _ = writeln!(s, "  in-process fast path: preloaded at {n} execs (its calls make no stop and are not counted)");
+            let audited = self.audited.unwrap_or(0);
+            let _ = writeln!(s, "  in-process fast path: preloaded at {n} execs, library search answered at {audited} (its calls make no stop and are not counted)");
         }
         if self.entry_other > 0 {
             let _ = writeln!(s, "  entry stops of other syscalls (pure-ptrace mode): {}", self.entry_other);

@@ -11,7 +11,7 @@ pub struct LoaderRun {
     pub program: Vec<u8>,
     /// The loader's host path: what `/proc/PID/exe` does show while this holds.
     pub loader: Vec<u8>,
-    /// The loader's argv as ptnix wrote it (`LOADER [--argv0 NAME] PROGRAM`), which
+    /// The loader's argv as ptnix wrote it (`LOADER [--audit OBJECT] [--argv0 NAME] PROGRAM`), which
     /// `/proc/PID/cmdline` starts with right after the exec.
     pub argv: Vec<Vec<u8>>,
     /// The task name the program would have natively (the kernel named it after the

@@ -1,0 +1,35 @@
+/* What the loader found: foo() of the libfoo.so it loaded for DT_NEEDED, optionally
+ * foo() of a library dlopen'ed by name (argv[1]), and the names the loader gave the
+ * libfoo/libbar objects it loaded. For the library search the fast path answers
+ * (tests/tests/shim.rs). */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *foo(void);
+
+static int show(struct dl_phdr_info *i, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    if (strstr(i->dlpi_name, "libfoo") || strstr(i->dlpi_name, "libbar"))
+        printf("loaded %s\n", i->dlpi_name);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    printf("foo %s\n", foo());
+    if (argc > 1) {
+        void *h = dlopen(argv[1], RTLD_NOW);
+        const char *(*f)(void) = h ? (const char *(*)(void))dlsym(h, "bar") : NULL;
+        if (f)
+            printf("dlopened %s\n", f());
+        else
+            printf("dlopen failed: %s\n", dlerror());
+    }
+    dl_iterate_phdr(show, NULL);
+    return 0;
+}
