@@ -106,9 +106,9 @@ struct stat {
 extern int *__errno_location(void) __attribute__((weak));
 extern char **environ __attribute__((weak));
 
-/* The canonical host directory /nix/store stands for, ptnix's cookie, and whether
- * the fast path is on (ptnix configured it). */
-static char host_store[PATH_MAX_];
+/* The canonical host directory /nix/store stands for (in the configuration slot),
+ * ptnix's cookie, and whether the fast path is on (ptnix configured it). */
+static const char *host_store;
 static size_t host_store_len;
 static long cookie;
 static int enabled;
@@ -513,15 +513,14 @@ static const struct config *cfg(void)
 
 static const char PRELOAD[] = "LD_PRELOAD=";
 
-static void copy_in(char *to, const char *from, size_t cap, size_t *len)
+/* The length of a string of the slot, which ptnix ends with a NUL within PATH_MAX
+ * (shim.rs); -1 if it did not. */
+static long slot_len(const char *s)
 {
-    size_t n = 0;
-    while (n + 1 < cap && from[n])
-        n++;
-    for (size_t i = 0; i < n; i++)
-        to[i] = from[i];
-    to[n] = 0;
-    *len = n;
+    for (long n = 0; n < PATH_MAX_; n++)
+        if (!s[n])
+            return n;
+    return -1;
 }
 
 /* Whether the gadget page another copy of this object (the auditor's, see
@@ -573,7 +572,11 @@ static void setup(void)
     long c = (long)cfg()->cookie;
     if (c == 0 || cfg()->store[0] != '/')
         return;
-    copy_in(host_store, cfg()->store, sizeof host_store, &host_store_len);
+    long n = slot_len(cfg()->store);
+    if (n < 0)
+        return;
+    host_store = cfg()->store;
+    host_store_len = (size_t)n;
     if (!gadget(c))
         return;
     cookie = c;
@@ -597,14 +600,13 @@ __attribute__((constructor)) static void shim_init(void)
 {
     if (!&environ || !__errno_location || !environ)
         return;
-    char object[PATH_MAX_];
-    size_t on_len;
-    copy_in(object, cfg()->object, sizeof object, &on_len);
+    const char *object = cfg()->object;
+    long on_len = slot_len(object);
     char **last_preload = 0;
     for (char **e = environ; *e; e++)
         if (starts(*e, PRELOAD, sizeof PRELOAD - 1))
             last_preload = e;
-    if (on_len && last_preload && ends_with(*last_preload, object, on_len)) {
+    if (on_len > 0 && last_preload && ends_with(*last_preload, object, (size_t)on_len)) {
         char **e = last_preload;
         do
             e[0] = e[1];

@@ -119,6 +119,9 @@ pub fn read(pid: Pid, addr: u64, buf: &mut [u8]) -> Result<(), i32> {
 /// never past a page end in one piece) of the strings at `addrs`, in one
 /// process_vm_readv for up to IOV_MAX of them (an environment at exec).
 pub fn read_prefixes(pid: Pid, addrs: &[u64], len: usize) -> Vec<Vec<u8>> {
+    if let Some(out) = read_prefixes_at_once(pid, addrs, len) {
+        return out;
+    }
     let mut out = Vec::with_capacity(addrs.len());
     for chunk in addrs.chunks(1024) {
         let lens: Vec<usize> = chunk.iter().map(|&a| ((PAGE - a % PAGE) as usize).min(len)).collect();
@@ -160,6 +163,36 @@ pub fn read_prefixes(pid: Pid, addrs: &[u64], len: usize) -> Vec<Vec<u8>> {
         }
     }
     out
+}
+
+/// Strings that lie within this span of each other (an environment, on a stack or in
+/// a heap) are read in one piece: the kernel then pins their pages once, where one
+/// iovec per string costs a page lookup each (process_vm_rw_core).
+const PREFIX_SPAN: u64 = 64 * 1024;
+
+/// [`read_prefixes`] from one read of the span the strings lie in; None when they are
+/// spread wider, or a string is not all there (a hole in the span).
+fn read_prefixes_at_once(pid: Pid, addrs: &[u64], len: usize) -> Option<Vec<Vec<u8>>> {
+    let lo = *addrs.iter().min()?;
+    let end = addrs.iter().max()?.checked_add(len as u64)?;
+    if end - lo > PREFIX_SPAN {
+        return None;
+    }
+    let mut buf = vec![0u8; (end - lo) as usize];
+    let got = read_upto(pid, lo, &mut buf);
+    addrs
+        .iter()
+        .map(|&a| {
+            let from = (a - lo) as usize;
+            let to = (from + len).min(got);
+            let s = buf.get(from..to)?;
+            match memchr::memchr(0, s) {
+                Some(nul) => Some(s[..nul].to_vec()),
+                // Its whole prefix, or cut short by the end of what could be read.
+                None => (to == from + len).then(|| s.to_vec()),
+            }
+        })
+        .collect()
 }
 
 /// Reads as much of `buf.len()` bytes at `addr` as is mapped (process_vm_readv
@@ -251,4 +284,47 @@ pub fn read_u32(pid: Pid, addr: u64) -> Result<u32, i32> {
     let mut b = [0u8; 4];
     read(pid, addr, &mut b)?;
     Ok(u32::from_ne_bytes(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Strings in three pages of our own memory, the middle one unmapped (a hole in
+    /// the span), one running into the hole and one ending at the last page's end.
+    #[test]
+    fn prefixes_across_a_hole_and_at_a_mapping_end() {
+        probe_self();
+        let page = PAGE as usize;
+        // SAFETY: a fresh anonymous mapping of our own, written only through `base`,
+        // with its middle page unmapped before it is read.
+        let base = unsafe {
+            let p = libc::mmap(std::ptr::null_mut(), 3 * page, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+            assert_ne!(p, libc::MAP_FAILED);
+            p as *mut u8
+        };
+        let put = |off: usize, s: &[u8]| {
+            // SAFETY: inside the mapping (checked by the caller's offsets).
+            unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), base.add(off), s.len()) };
+        };
+        put(16, b"LD_PRELOAD=/x.so\0");
+        put(page - 4, b"LD_L"); // runs into the hole
+        put(2 * page, b"LD_LIBRARY_PATH=/a\0");
+        put(3 * page - 3, b"A=1"); // no NUL before the mapping ends
+        // SAFETY: unmaps the middle page of our own mapping.
+        unsafe { libc::munmap(base.add(page).cast(), page) };
+        let pid = std::process::id() as Pid;
+        let at = |off: usize| base as u64 + off as u64;
+        let addrs = [at(16), at(page - 4), at(2 * page), at(3 * page - 3)];
+        let got = read_prefixes(pid, &addrs, 16);
+        assert_eq!(got, vec![b"LD_PRELOAD=/x.so".to_vec(), b"LD_L".to_vec(), b"LD_LIBRARY_PATH=".to_vec(), b"A=1".to_vec()]);
+        // Close together and all mapped: one read gives the same.
+        assert_eq!(read_prefixes_at_once(pid, &addrs[2..3], 16), Some(vec![b"LD_LIBRARY_PATH=".to_vec()]));
+        assert_eq!(read_prefixes_at_once(pid, &addrs, 16), None);
+        // SAFETY: unmaps the rest of our own mapping.
+        unsafe {
+            libc::munmap(base.cast(), page);
+            libc::munmap(base.add(2 * page).cast(), page);
+        }
+    }
 }
