@@ -34,6 +34,11 @@ fn host_glibc(fx: &Fixture) {
 /// The test program at `/nix/store/NAME/bin/libsearch`, with the store loader and
 /// `runpath` (then the libc) as its DT_RUNPATH: its guest path.
 fn program(fx: &Fixture, name: &str, runpath: &str) -> String {
+    program_with(fx, name, runpath, &[])
+}
+
+/// [`program`], with more patchelf flags (`--force-rpath`: DT_RPATH instead).
+fn program_with(fx: &Fixture, name: &str, runpath: &str, flags: &[&str]) -> String {
     let base = lib("libfoo.so", "base");
     let prog = c_prog_with("libsearch", "libsearch", &["-Wl,--no-as-needed", base.to_str().unwrap(), "-ldl"]);
     let guest = format!("/nix/store/{name}/bin/libsearch");
@@ -41,6 +46,7 @@ fn program(fx: &Fixture, name: &str, runpath: &str) -> String {
     fx.copy_exec(&prog, &host);
     let rp = format!("{runpath}:{GLIBC}");
     let st = Command::new(find_in_path("patchelf").expect("patchelf"))
+        .args(flags)
         .args(["--set-interpreter", &format!("{GLIBC}/ld-linux-x86-64.so.2"), "--set-rpath", &rp])
         .arg(&host)
         .status()
@@ -70,6 +76,8 @@ fn libraries(fx: &Fixture) {
     fx.symlink(format!("{CCC}/libfoo.so"), fx.host("/nix/store/ggg-abs/lib/libfoo.so"));
     // A library directory that is a symlink to another store path's.
     fx.symlink("../ccc-libs/lib", fx.host("/nix/store/hhh-dirlink/lib"));
+    // A libfoo.so whose DT_SONAME is another name.
+    fx.copy_exec(lib("libother.so", "other"), fx.host("/nix/store/iii-soname/lib/libfoo.so"));
 }
 
 /// The program's output and status with and without the fast path; asserts they
@@ -146,6 +154,58 @@ both_modes! {
         let p = program(&fx, "p8-llp", CCC);
         let out = same_as_without(&mut fx, &[&p], &[("LD_LIBRARY_PATH", "/nix/store/fff-rel/lib")]);
         assert_eq!(out, "foo ccc\nloaded /nix/store/fff-rel/lib/libfoo.so\n");
+        // A library whose soname is not the name asked for (the loader takes it all
+        // the same); DT_RPATH instead of DT_RUNPATH; a host directory first.
+        let p = program(&fx, "p10-soname", &format!("/nix/store/iii-soname/lib:{CCC}"));
+        assert_eq!(same_as_without(&mut fx, &[&p], &[]), "foo other\nloaded /nix/store/iii-soname/lib/libfoo.so\n");
+        let p = program_with(&fx, "p11-rpath", &format!("/nix/store/aaa-nolib/lib:{CCC}"), &["--force-rpath"]);
+        assert_eq!(same_as_without(&mut fx, &[&p], &[]), format!("foo ccc\nloaded {CCC}/libfoo.so\n"));
+        let p = program(&fx, "p12-host", &format!("/usr/lib/ptnix-none:{CCC}"));
+        assert_eq!(same_as_without(&mut fx, &[&p], &[]), format!("foo ccc\nloaded {CCC}/libfoo.so\n"));
+        // The library preloaded by its path, then needed by name.
+        let p = program(&fx, "p13-preloaded", CCC);
+        let out = same_as_without(&mut fx, &[&p], &[("LD_PRELOAD", &format!("{CCC}/libfoo.so"))]);
+        assert_eq!(out, format!("foo ccc\nloaded {CCC}/libfoo.so\n"));
+    }
+
+    /// `ldd`'s listing (LD_TRACE_LOADED_OBJECTS) names each library as the search
+    /// found it: the same with the fast path (which then stays out of the search).
+    fn the_listing_is_the_loaders(m: Mode) {
+        if !prerequisites_met() {
+            return;
+        }
+        let mut fx = Fixture::new(m);
+        libraries(&fx);
+        let p = program(&fx, "p14-listing", &format!("/nix/store/aaa-nolib/lib:{CCC}"));
+        // Load addresses differ from run to run.
+        let listing = |fx: &Fixture| {
+            let out = fx.cmd(&[&p]).env("LD_TRACE_LOADED_OBJECTS", "1").run().ok();
+            out.stdout().lines().map(|l| l.split(" (0x").next().unwrap_or(l).to_string()).collect::<Vec<_>>().join("\n")
+        };
+        let with = listing(&fx);
+        fx.flags.push("--no-shim");
+        assert_eq!(with, listing(&fx));
+        assert!(with.contains(&format!("libfoo.so => {CCC}/libfoo.so")), "{with}");
+    }
+
+    /// Where no memory that was writable may become executable (PR_SET_MDWE), the
+    /// object cannot make its gadget: programs run without the fast path, as without
+    /// it.
+    fn no_gadget_under_mdwe(m: Mode) {
+        if !prerequisites_met() {
+            return;
+        }
+        let mut fx = Fixture::new(m);
+        libraries(&fx);
+        let p = program(&fx, "p15-mdwe", &format!("/nix/store/aaa-nolib/lib:{CCC}"));
+        let mdwe = c_prog("mdwe");
+        let out = fx.run(&[mdwe.to_str().unwrap(), &p]);
+        if out.stdout() == "mdwe unsupported\n" {
+            assert!(!under_ci(), "the kernel has no PR_SET_MDWE (Linux 6.3)");
+            return;
+        }
+        let out = same_as_without(&mut fx, &[mdwe.to_str().unwrap(), &p, "libbar.so"], &[]);
+        assert_eq!(out, format!("foo ccc\ndlopened bar ccc\nloaded {CCC}/libfoo.so\nloaded {CCC}/libbar.so\n"));
     }
 
     /// The directories the loader would try in vain are not tried through ptnix: no

@@ -11,6 +11,14 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+/// Held by the deep-output test of each mode, which run in parallel otherwise: while
+/// one has a process whose working directory is deeper than the host's PATH_MAX, the
+/// kernel cannot give that directory as a path (`readlink /proc/PID/cwd`:
+/// ENAMETOOLONG), and the garbage collector of another, which reads every
+/// process's `/proc` links for runtime roots, stops with "reading symlink: File name
+/// too long" (Nix's readProcLink passes over ENOENT, EACCES and ESRCH only).
+static DEEP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 macro_rules! store {
     ($m:expr) => {
         match NixStore::new($m) {
@@ -241,6 +249,7 @@ both_modes! {
     /// host directory is long, so that the host paths are longer than PATH_MAX: the
     /// builder creates it, Nix hashes, checks, dumps and deletes it through ptnix.
     fn output_deeper_than_host_path_max(m: Mode) {
+        let _one_at_a_time = DEEP.lock().unwrap_or_else(|p| p.into_inner());
         let Some(ns) = NixStore::new_deep(m) else { return };
         let comp = format!("component-of-a-deep-tree-{}", "y".repeat(80)); // 105 bytes
         ns.write(

@@ -525,7 +525,8 @@ static long slot_len(const char *s)
 
 /* Whether the gadget page another copy of this object (the auditor's, see
  * la_version) mapped is there: its bytes read without faulting on whatever else
- * might be mapped at the address. */
+ * might be mapped at the address, and executable (an mprotect to what it is already
+ * changes nothing, and fails where the page could not be made executable). */
 static int gadget_already_there(long c)
 {
     unsigned char seen[24];
@@ -535,7 +536,8 @@ static int gadget_already_there(long c)
     } local = { seen, sizeof seen }, remote = { (void *)GADGET_ADDR, sizeof seen };
     if (raw6(310 /* process_vm_readv */, raw6(39 /* getpid */, 0, 0, 0, 0, 0, 0), (long)&local, 1, (long)&remote, 1, 0) != sizeof seen)
         return 0;
-    return seen[0] == 0x0f && seen[1] == 0x05 && seen[2] == 0xc3 && *(long *)(seen + 16) == c;
+    return seen[0] == 0x0f && seen[1] == 0x05 && seen[2] == 0xc3 && *(long *)(seen + 16) == c &&
+           raw6(SYS_mprotect, (long)GADGET_ADDR, 4096, 5 /* R|X */, 0, 0, 0) == 0;
 }
 
 /* The gadget: one page at a fixed address, which ptnix's filter knows, made once per
@@ -559,7 +561,14 @@ static int gadget(long c)
     g[2] = 0xc3; /* ret */
     *(long *)(g + 8) = 1; /* on, until ptnix says otherwise (see on) */
     *(long *)(g + 16) = c; /* whose it is (see gadget_already_there) */
-    return raw6(SYS_mprotect, (long)GADGET_ADDR, 4096, 5 /* R|X */, 0, 0, 0) == 0;
+    /* Refused where memory that was writable may not become executable
+     * (PR_SET_MDWE, an LSM's execmem): the page goes, so that the other copy does not
+     * take it for a gadget. */
+    if (raw6(SYS_mprotect, (long)GADGET_ADDR, 4096, 5 /* R|X */, 0, 0, 0) != 0) {
+        raw6(SYS_munmap, (long)GADGET_ADDR, 4096, 0, 0, 0, 0);
+        return 0;
+    }
+    return 1;
 }
 
 /* Turns the fast path on, once, if ptnix configured this copy. */
@@ -631,15 +640,16 @@ __attribute__((constructor)) static void shim_init(void)
  * - none of those directories has a subdirectory the loader would try first
  *   (`SUBDIRS`), so each is tried exactly as DIR/NAME;
  * - the library is found through no symlink that leaves the store (openat2
- *   RESOLVE_BENEATH below the host store: guest and host then agree), and its ELF
+ *   RESOLVE_BENEATH below the host store: guest and host then agree), its ELF
  *   header is one the loader accepts for x86_64 (a file of another class would make
- *   it go on searching).
+ *   it go on searching), and its DT_SONAME is the name asked for (see soname_is).
  * The answer is the guest path DIR/NAME, the name the loader would have found
  * (`l_name`). A directory that does not exist is passed over, as the loader does. */
 
 #define LA_SER_ORIG 0x01
 #define DT_NULL 0
 #define DT_STRTAB 5
+#define DT_SONAME 14
 #define DT_RUNPATH 29
 #define SYS_pread64 17
 #define RESOLVE_NO_MAGICLINKS 0x02
@@ -675,8 +685,9 @@ unsigned int la_objopen(struct lmap *map, long lmid, uintptr_t *ck)
 }
 
 /* The object's DT_RUNPATH string, or 0. glibc adds the load address to DT_STRTAB in
- * place where .dynamic is writable (elf/get-dynamic-info.h): a value below the load
- * address is still the link-time one. */
+ * place where .dynamic is writable (elf/get-dynamic-info.h), and leaves it where it is
+ * read-only: of the value as it is and the value plus the load address, the one
+ * nearer to .dynamic itself (`l_ld`, an address) is in the same object. */
 static const char *runpath_of(const struct lmap *l)
 {
     uint64_t strtab = 0, off = 0;
@@ -691,18 +702,71 @@ static const char *runpath_of(const struct lmap *l)
     }
     if (!has || !strtab)
         return 0;
-    if (l->l_addr && strtab < l->l_addr)
-        strtab += l->l_addr;
-    return (const char *)(strtab + off);
+    uint64_t ld = (uint64_t)(uintptr_t)l->l_ld, moved = strtab + l->l_addr;
+    uint64_t d0 = strtab > ld ? strtab - ld : ld - strtab, d1 = moved > ld ? moved - ld : ld - moved;
+    return (const char *)(uintptr_t)((d1 < d0 ? moved : strtab) + off);
 }
 
-/* An ELF header glibc's open_verify accepts on x86_64: ELF64, little-endian, current
- * version, SYSV or GNU ABI at ABI version 0, zero padding, ET_DYN, EM_X86_64, and
- * program headers of the native size. */
-static int loadable(long fd)
+static int pread_all(long fd, void *buf, uint64_t len, uint64_t off)
+{
+    return fast6(SYS_pread64, fd, (long)buf, (long)len, (long)off, 0) == (long)len;
+}
+
+/* Whether the DT_SONAME of the ELF file at `fd` (header `h`) is `name`: then, had
+ * the loader had that file already, it would have matched the name before any
+ * search (elf/dl-load.c, _dl_map_object), and a file found under its own soname is
+ * known to the loader by that name too. Read from the file: PT_DYNAMIC, then the
+ * string table through the PT_LOAD that maps it. */
+static int soname_is(long fd, const unsigned char *h, const char *name)
+{
+    struct phdr {
+        uint32_t type, flags;
+        uint64_t offset, vaddr, paddr, filesz, memsz, align;
+    } ph[32];
+    uint64_t phoff = *(const uint64_t *)(h + 32);
+    unsigned phnum = *(const uint16_t *)(h + 56);
+    if (phnum == 0 || phnum > sizeof ph / sizeof ph[0] || !pread_all(fd, ph, phnum * sizeof ph[0], phoff))
+        return 0;
+    int64_t dyn[2 * 128];
+    uint64_t dynsz = 0, dynoff = 0;
+    for (unsigned i = 0; i < phnum; i++)
+        if (ph[i].type == 2 /* PT_DYNAMIC */)
+            dynoff = ph[i].offset, dynsz = ph[i].filesz;
+    dynsz -= dynsz % 16;
+    if (dynsz == 0 || dynsz > sizeof dyn || !pread_all(fd, dyn, dynsz, dynoff))
+        return 0;
+    uint64_t strtab = 0, soname = 0;
+    int has = 0;
+    for (uint64_t i = 0; i < dynsz / 8 && dyn[i] != DT_NULL; i += 2) {
+        if (dyn[i] == DT_STRTAB)
+            strtab = (uint64_t)dyn[i + 1];
+        else if (dyn[i] == DT_SONAME)
+            soname = (uint64_t)dyn[i + 1], has = 1;
+    }
+    if (!has || soname > (uint64_t)1 << 32)
+        return 0;
+    uint64_t at = strtab + soname;
+    size_t nl = slen(name);
+    for (unsigned i = 0; i < phnum; i++) {
+        if (ph[i].type != 1 /* PT_LOAD */ || at < ph[i].vaddr || at - ph[i].vaddr + nl + 1 > ph[i].filesz)
+            continue;
+        char got[256];
+        if (nl + 1 > sizeof got || !pread_all(fd, got, nl + 1, ph[i].offset + (at - ph[i].vaddr)))
+            return 0;
+        return got[nl] == 0 && starts(got, name, nl);
+    }
+    return 0;
+}
+
+/* A library the loader takes for `name` without looking further: an ELF header
+ * glibc's open_verify accepts on x86_64 (ELF64, little-endian, current version, SYSV
+ * or GNU ABI at ABI version 0, zero padding, ET_DYN, EM_X86_64, program headers of
+ * the native size; a file of the other class would make it go on), whose soname is
+ * `name` (see soname_is). */
+static int loads_as(long fd, const char *name)
 {
     unsigned char h[64];
-    if (fast6(SYS_pread64, fd, (long)h, sizeof h, 0, 0) != (long)sizeof h)
+    if (!pread_all(fd, h, sizeof h, 0))
         return 0;
     if (h[0] != 0x7f || h[1] != 'E' || h[2] != 'L' || h[3] != 'F' || h[4] != 2 || h[5] != 1 || h[6] != 1)
         return 0;
@@ -711,7 +775,9 @@ static int loadable(long fd)
     for (int i = 9; i < 16; i++)
         if (h[i])
             return 0;
-    return h[16] == 3 && h[17] == 0 && h[18] == 62 && h[19] == 0 && h[20] == 1 && !h[21] && !h[22] && !h[23] && h[54] == 56 && h[55] == 0;
+    if (!(h[16] == 3 && h[17] == 0 && h[18] == 62 && h[19] == 0 && h[20] == 1 && !h[21] && !h[22] && !h[23] && h[54] == 56 && h[55] == 0))
+        return 0;
+    return soname_is(fd, h, name);
 }
 
 /* Directory `dir` (`dl` bytes) of the search, for library `name`: 1 it is there
@@ -760,7 +826,7 @@ static int try_dir(long store, const char *dir, size_t dl, const char *name, cha
         return 0;
     if (f < 0)
         return -1;
-    k = loadable(f) ? 1 : -1;
+    k = loads_as(f, name) ? 1 : -1;
     close_fd((int)f);
     return k;
 }
@@ -772,8 +838,12 @@ char *la_objsearch(const char *name, uintptr_t *ck, unsigned int flag)
     static char found[PATH_MAX_];
     if (flag != LA_SER_ORIG || !on() || !ck || !name || !name[0])
         return (char *)name;
+    /* A name with a slash is the loader's to open (and before glibc 2.35 a dlmopen
+     * of one into a new namespace comes with no valid cookie: this check must stay
+     * before *ck is read). A `$` would be expanded once the answer has a slash (a
+     * dynamic string token), where the name without one is searched as it is. */
     for (const char *c = name; *c; c++)
-        if (*c == '/')
+        if (*c == '/' || *c == '$')
             return (char *)name;
     const char *runpath = runpath_of((const struct lmap *)*ck);
     if (!runpath)

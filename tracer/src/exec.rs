@@ -264,7 +264,9 @@ impl Engine {
             // Rewritten by the program itself (setproctitle): the record holds.
             return Some(run.program);
         }
-        let given = argv[loader_args(&argv) - 1].clone();
+        // A command line cut short (a loader started by hand with its options only):
+        // the record holds.
+        let Some(given) = argv.get(loader_args(&argv) - 1).cloned() else { return Some(run.program) };
         self.guest_program(owner, &given)
     }
 

@@ -45,7 +45,10 @@ const VOLATILE: [&[u8]; 4] = [b"/proc", b"/sys", b"/dev", b"/run"];
 /// What a dynamic loader understands, from the strings in its file: glibc's ld.so
 /// (2.33+) and musl's list `--argv0` among their options, older loaders do not have
 /// the string at all; glibc's also names the auditor entry points it looks up
-/// (`la_objsearch`, rtld-audit(7)) and takes `--audit`.
+/// (`la_objsearch`, rtld-audit(7)) and takes `--audit`. `audit` only from glibc 2.35
+/// (its ld.so defines the version GLIBC_2.35): before, any auditor turned lazy
+/// binding into the profiling path for good, every PLT call through the loader, and
+/// BIND_NOW off (BZ #15533).
 #[derive(Clone, Copy, Default)]
 pub struct LoaderKind {
     pub argv0: bool,

@@ -301,7 +301,7 @@ impl TraceeFs<'_> {
         let local = self.local(host);
         let c = std::fs::read(std::ffi::OsStr::from_bytes(&local)).unwrap_or_default();
         let has = |s: &[u8]| memchr::memmem::find(&c, s).is_some();
-        let k = crate::fscache::LoaderKind { argv0: has(b"--argv0"), audit: has(b"--audit") && has(b"la_objsearch") };
+        let k = crate::fscache::LoaderKind { argv0: has(b"--argv0"), audit: has(b"--audit") && has(b"la_objsearch") && has(b"GLIBC_2.35") };
         self.cache.loaders.insert(host.to_vec(), k);
         k
     }

@@ -33,9 +33,13 @@ use std::os::unix::ffi::OsStrExt;
 const OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ptnix-shim.so"));
 
 const PRELOAD: &[u8] = b"LD_PRELOAD=";
-/// Entries that change the loader's library search, which the object's auditor then
-/// leaves alone (it knows the search only without them).
-const SEARCH_VARS: [&[u8]; 2] = [b"LD_LIBRARY_PATH=", b"LD_AUDIT="];
+/// Entries with which the object's auditor stays out of the loader's library search:
+/// those that change the search (it knows the search only without them), and the
+/// loader's debug output, which shows it.
+const SEARCH_VARS: [&[u8]; 3] = [b"LD_LIBRARY_PATH=", b"LD_AUDIT=", b"LD_DEBUG="];
+/// `ldd`'s listing (any value): the loader lists the libraries and runs nothing, and
+/// the listing would show the object.
+const TRACE_VAR: &[u8] = b"LD_TRACE_LOADED_OBJECTS=";
 /// The start of the object's `struct config` (shim.c): then the cookie (u64), the
 /// object's path and the host store (PATH_MAX each, NUL-terminated).
 const CONFIG_MAGIC: &[u8] = b"ptnix in-process fast path cfg\0";
@@ -74,11 +78,14 @@ impl Shim {
     }
 
     /// The environment for an exec whose envp array is at `envp`: its entries as they
-    /// are, then ptnix's. None when it cannot be read, or is too large to copy below
-    /// the caller's stack (see `MAX_BLOCK`).
+    /// are, then ptnix's. None when it cannot be read, is too large to copy below the
+    /// caller's stack (see `MAX_BLOCK`), or asks the loader for `ldd`'s listing.
     pub fn environment(&self, pid: Pid, envp: u64) -> Option<ShimEnv> {
         let keep = crate::exec::read_ptr_array(pid, envp).ok()?;
-        let heads = mem::read_prefixes(pid, &keep, SEARCH_VARS.iter().map(|v| v.len()).max().unwrap_or(0));
+        let heads = mem::read_prefixes(pid, &keep, TRACE_VAR.len());
+        if heads.iter().any(|h| h.starts_with(TRACE_VAR)) {
+            return None;
+        }
         let last_preload = keep.iter().zip(&heads).filter(|(_, h)| h.starts_with(PRELOAD)).map(|(&p, _)| p).last();
         let plain_search = !heads.iter().any(|h| SEARCH_VARS.iter().any(|v| h.starts_with(v)));
         let theirs = match last_preload {
