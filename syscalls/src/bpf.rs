@@ -214,14 +214,7 @@ fn x86_64_entries(opt: Optional) -> Vec<(u32, Action)> {
                 _ if opt.user_notif && opt.notify_open && s.notified_effect() => Action::Notify,
                 _ if opt.user_notif && opt.notify_open && s.notified_open().is_some() => {
                     let arg = s.notified_open().unwrap_or(0);
-                    // With the in-process fast path, directory opens (opendir's) stop:
-                    // measured faster that way, though not yet understood why
-                    // (`benches/compare.sh 5`, ptnix / bwrap, all opens notified / all
-                    // stopped: `ls -lR` 4.9x / 2.9x, Nix build and verify 1.73x / 1.42x;
-                    // file opens notified and directory opens stopped did better than
-                    // either, the exec loop's library search most).
-                    let dirs = if opt.shim_cookie != 0 { libc::O_DIRECTORY as u32 } else { 0 };
-                    Action::NotifyUnlessFlag { arg, mask: OPEN_STOPS | dirs }
+                    Action::NotifyUnlessFlag { arg, mask: OPEN_STOPS }
                 }
                 Class::Getdents(_) | Class::FdCopy(_) if opt.listing_fd_base != 0 => {
                     let base = opt.listing_fd_base;
@@ -487,17 +480,18 @@ mod tests {
         }
     }
 
-    /// With the in-process fast path, directory opens stop; file opens (the loader's)
-    /// still go to the supervisor.
+    /// With the in-process fast path, file and directory opens (the loader's,
+    /// opendir's) go to the supervisor as without it.
     #[test]
-    fn with_the_fast_path_directory_opens_stop() {
+    fn with_the_fast_path_opens_go_to_the_supervisor() {
         let f = build_filter_with(Optional { user_notif: true, notify_open: true, shim_cookie: 7, ..Optional::default() });
         let d = |flags: i32| {
             let args = [libc::AT_FDCWD as u64, 0, flags as u64, 0, 0, 0];
             evaluate(&f, &SeccompData { nr: Sys::openat.nr(), arch: AUDIT_ARCH_X86_64, ip: 0, args })
         };
         assert_eq!(d(libc::O_RDONLY | libc::O_CLOEXEC), SECCOMP_RET_USER_NOTIF);
-        assert_eq!(d(libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC), TRACE);
+        assert_eq!(d(libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC), SECCOMP_RET_USER_NOTIF);
+        assert_eq!(d(libc::O_PATH | libc::O_DIRECTORY), TRACE);
     }
 
     #[test]

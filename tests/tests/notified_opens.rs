@@ -1,9 +1,9 @@
 //! Opens answered by the notification supervisor (Linux 5.14: it opens the host path
 //! and installs the descriptor in the tracee), and those it hands back to the tracer.
 //! Each test runs in all three modes: what it checks holds whoever answers. With the
-//! in-process fast path, directory opens stop (and store paths are opened by the
-//! program itself), so these run with `--no-shim`, where every open goes to the
-//! supervisor; the fast path's own tests are `shim.rs`.
+//! in-process fast path, store paths are opened by the program itself, so these run
+//! with `--no-shim`, where every open goes to the supervisor; the fast path's own
+//! tests are `shim.rs`.
 
 use ptnix_tests::*;
 
