@@ -180,6 +180,57 @@ both_modes! {
         assert!(out.contains("  readlink /nix/store/bbb-other/file\n"), "\n{out}");
     }
 
+    /// Lone names (a name without a slash, looked up in the directory the program is
+    /// in): every call on every kind of entry answers as without the fast path, which
+    /// makes them as they are where ptnix would leave them so (not `nix`, whose
+    /// lookup from `/` ptnix translates; not a symlink, for a call that follows it);
+    /// and what the calls that write do leaves the same tree.
+    fn lone_names_answer_as_without_it(m: Mode) {
+        require!(Python3);
+        let mut fx = Fixture::new(m);
+        store_paths(&fx);
+        let pkg = ["abs", "rel", "dangling", "dirlink", "sublink", "hostlink", "bin", "missing", ".", "..", ""];
+        let runs: [(std::path::PathBuf, &[&str]); 3] = [
+            (fx.host("/nix/store/aaa-pkg"), &pkg),
+            (std::path::PathBuf::from("/"), &["nix", "etc", "usr", "bin", "lib64"]),
+            (fx.host("/nix"), &["store", "var", "nix"]),
+        ];
+        let calls = |fx: &Fixture| -> Vec<String> {
+            runs.iter()
+                .map(|(dir, names)| {
+                    let mut argv = vec![PYTHON.to_string(), "-c".into(), CALLS.into()];
+                    argv.extend(names.iter().map(|n| n.to_string()));
+                    fx.cmd(&argv).cwd(dir).run().ok().stdout()
+                })
+                .collect()
+        };
+        let with = calls(&fx);
+        fx.flags.push("--no-shim");
+        let without = calls(&fx);
+        fx.flags.pop();
+        for (w, wo) in with.iter().zip(&without) {
+            assert_eq!(w, wo, "\nwith the fast path:\n{w}\nwithout:\n{wo}");
+        }
+        // Real answers: `nix` from `/` is the store's directory, `abs` follows its
+        // absolute target into the store.
+        assert!(with[1].starts_with("nix\n  stat ('0o40755'"), "{}", with[1]);
+        assert!(with[0].starts_with("abs\n  stat ('0o100644', 6,"), "{}", with[0]);
+        // Writes on lone names in a store directory: the same results and tree.
+        let writes = |shim: bool| {
+            let mut fx = Fixture::new(m);
+            store_paths(&fx);
+            if !shim {
+                fx.flags.push("--no-shim");
+            }
+            let mut argv = vec![PYTHON.to_string(), "-c".into(), WRITES.into()];
+            argv.extend(["abs", "rel", "dangling", "dirlink", "bin", "new"].iter().map(|n| n.to_string()));
+            let out = fx.cmd(&argv).cwd(&fx.host("/nix/store/aaa-pkg")).run().ok().stdout();
+            let tree = fx.run(&["/bin/sh", "-c", "cd /nix/store/aaa-pkg && find . -printf '%p %y %m %s %l\n' | sort"]).ok().stdout();
+            (out, tree)
+        };
+        assert_eq!(writes(true), writes(false));
+    }
+
     /// The program's calls on store paths are made without a stop or a notification
     /// (seccomp modes); without the filter there is no fast path, and nothing changes.
     fn store_calls_need_no_stop(m: Mode) {

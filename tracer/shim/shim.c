@@ -172,6 +172,7 @@ static int on(void)
 }
 
 static int xver(int ver);
+static int plain_lone(int dirfd, const char *p, int follow);
 
 static int starts(const char *s, const char *prefix, size_t n)
 {
@@ -275,7 +276,7 @@ static int fast_fstatat(const char *path, struct stat *st, int flags, long *r)
 static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
     long r;
-    if (empty_path(path, flags))
+    if (empty_path(path, flags) || plain_lone(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW)))
         return (int)ret_errno(fast6(SYS_newfstatat, dirfd, (long)path, (long)st, flags, 0));
     if (fast_fstatat(path, st, flags, &r))
         return (int)ret_errno(r);
@@ -323,7 +324,7 @@ int __fxstatat64(int v, int d, const char *p, struct stat *st, int f) { return x
 int statx(int dirfd, const char *path, int flags, unsigned int mask, void *buf)
 {
     long v;
-    if (empty_path(path, flags))
+    if (empty_path(path, flags) || plain_lone(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW)))
         return (int)ret_errno(fast6(SYS_statx, dirfd, (long)path, flags, mask, (long)buf));
     /* As fast_fstatat; struct statx has stx_mode (u16) at offset 28, filled only on
      * success. */
@@ -341,6 +342,8 @@ static long by_host_path(long nr, int follow, const char *path, long a, long b, 
 {
     char host[PATH_MAX_];
     size_t ls;
+    if (plain_lone(AT_FDCWD, path, follow))
+        return ret_errno(fast6(nr, (long)path, a, b, c, 0));
     if (translate(path, host, &ls)) {
         int d = open_dir(host, ls);
         if (d >= 0) {
@@ -364,6 +367,8 @@ long llistxattr(const char *p, char *l, size_t s) { return by_host_path(SYS_llis
 static long at_or_slow(long nr, int follow, const char *path, long a, long b, long c, long nr_slow)
 {
     long r;
+    if (plain_lone(AT_FDCWD, path, follow))
+        return ret_errno(fast6(nr_slow, (long)path, a, b, c, 0));
     if (at_call(nr, follow, path, a, b, c, &r))
         return ret_errno(r);
     return ret_errno(raw6(nr_slow, (long)path, a, b, c, 0, 0));
@@ -375,6 +380,8 @@ long readlink(const char *p, char *b, size_t s) { return at_or_slow(SYS_readlink
 long readlinkat(int d, const char *p, char *b, size_t s)
 {
     long r;
+    if (plain_lone(d, p, 0))
+        return ret_errno(fast6(SYS_readlinkat, d, (long)p, (long)b, (long)s, 0));
     if (at_call(SYS_readlinkat, 0, p, (long)b, (long)s, 0, &r))
         return ret_errno(r);
     return ret_errno(raw6(SYS_readlinkat, d, (long)p, (long)b, (long)s, 0, 0));
@@ -394,6 +401,8 @@ int symlink(const char *target, const char *p)
     long r;
     char host[PATH_MAX_];
     size_t ls;
+    if (plain_lone(AT_FDCWD, p, 0))
+        return (int)ret_errno(fast6(SYS_symlink, (long)target, (long)p, 0, 0, 0));
     if (translate(p, host, &ls)) {
         int d = open_dir(host, ls);
         if (d >= 0) {
@@ -409,6 +418,8 @@ int rename(const char *from, const char *to)
 {
     char hf[PATH_MAX_], ht[PATH_MAX_];
     size_t lf, lt;
+    if (plain_lone(AT_FDCWD, from, 0) && plain_lone(AT_FDCWD, to, 0))
+        return (int)ret_errno(fast6(SYS_rename, (long)from, (long)to, 0, 0, 0));
     if (translate(from, hf, &lf) && translate(to, ht, &lt)) {
         int df = open_dir(hf, lf);
         int dt = df < 0 ? -1 : open_dir(ht, lt);
@@ -433,6 +444,8 @@ int utimensat(int dirfd, const char *p, const void *times, int flags)
     /* glibc's own check: a NULL path is futimens' business, not utimensat's. */
     if (!p)
         return (int)ret_errno(-EINVAL);
+    if (plain_lone(dirfd, p, !(flags & AT_SYMLINK_NOFOLLOW)))
+        return (int)ret_errno(fast6(SYS_utimensat, dirfd, (long)p, (long)times, flags, 0));
     if (!(flags & ~AT_SYMLINK_NOFOLLOW) && at_call(SYS_utimensat, !(flags & AT_SYMLINK_NOFOLLOW), p, (long)times, flags, 0, &r))
         return (int)ret_errno(r);
     return (int)ret_errno(raw6(SYS_utimensat, dirfd, (long)p, (long)times, flags, 0, 0));
@@ -455,6 +468,8 @@ static int do_openat(int dirfd, const char *path, int flags, int mode)
 {
     char host[PATH_MAX_];
     size_t ls;
+    if (plain_lone(dirfd, path, !(flags & O_NOFOLLOW)))
+        return (int)ret_errno(fast6(SYS_openat, dirfd, (long)path, flags, mode, 0));
     /* O_PATH with O_NOFOLLOW opens a symlink itself; O_TMPFILE names a directory. */
     /* openat2 refuses flags openat ignores: those go the slow way untried (trying
      * could create the file first, then fail). */
@@ -501,6 +516,9 @@ struct config {
     uint64_t cookie;
     char object[PATH_MAX_];
     char store[PATH_MAX_];
+    /* Names ptnix looks at more closely even alone (see plain_lone), each ended by a
+     * NUL, the list by an empty one. */
+    char special[1024];
 };
 __attribute__((used, aligned(16))) static const struct config config = { .magic = "ptnix in-process fast path cfg" };
 
@@ -590,6 +608,49 @@ static void setup(void)
         return;
     cookie = c;
     enabled = 1;
+}
+
+/* Whether lone name `p` is in the slot's list of special names. */
+static int special(const char *p)
+{
+    const char *s = cfg()->special;
+    const char *end = s + sizeof cfg()->special;
+    while (s < end && *s) {
+        size_t n = 0;
+        while (s + n < end && s[n])
+            n++;
+        if (s + n == end)
+            return 1; /* a list without its end: everything is special */
+        if (starts(p, s, n + 1))
+            return 1;
+        s += n + 1;
+    }
+    return 0;
+}
+
+/* A lone name (non-empty, no slash, not "." or "..") that ptnix leaves as it is
+ * (hostfs::lone_name_unchanged): a name looked up in the directory the caller gave,
+ * which is a host directory already, needs no translation, unless it is one ptnix
+ * looks at more closely (`special`: its mount points' names, the names of
+ * directories whose listing it changes, the /proc files it snapshots) or, for a call
+ * that follows the last name, a symlink (whose target may be an absolute /nix path;
+ * found with a fstatat of its own, as ptnix does with an lstat). Such a call is made
+ * as it is, from the gadget: `find`'s fstatat(dirfd, "name") and openat(dirfd,
+ * "name"). */
+static int plain_lone(int dirfd, const char *p, int follow)
+{
+    if (!p || !p[0] || (p[0] == '.' && (!p[1] || (p[1] == '.' && !p[2]))) || !on())
+        return 0;
+    for (const char *c = p; *c; c++)
+        if (*c == '/')
+            return 0;
+    if (special(p))
+        return 0;
+    if (!follow)
+        return 1;
+    struct stat st;
+    long s = fast6(SYS_newfstatat, dirfd, (long)p, (long)&st, AT_SYMLINK_NOFOLLOW, 0);
+    return !(s == 0 && S_ISLNK(st.st_mode));
 }
 
 /* Whether entry `s` ends in `=TAIL` or `:TAIL`. */

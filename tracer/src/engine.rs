@@ -133,7 +133,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     // and cookie) and a store that maps by prefix alone.
     // openat2 (Linux 5.6) is how the object checks directories for symlinks.
     let shim = match (opts.seccomp && opts.shim && kernel::at_least(5, 6), mapping.plain_store()) {
-        (true, Some(store)) => crate::shim::Shim::install(&mut shortlinks, &store),
+        (true, Some(store)) => crate::shim::Shim::install(&mut shortlinks, &store, &crate::hostfs::special_lone_names(&mapping)),
         _ => None,
     };
     optional.shim_cookie = shim.as_ref().map_or(0, |s| s.cookie);

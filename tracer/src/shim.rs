@@ -41,9 +41,12 @@ const SEARCH_VARS: [&[u8]; 3] = [b"LD_LIBRARY_PATH=", b"LD_AUDIT=", b"LD_DEBUG="
 /// the listing would show the object.
 const TRACE_VAR: &[u8] = b"LD_TRACE_LOADED_OBJECTS=";
 /// The start of the object's `struct config` (shim.c): then the cookie (u64), the
-/// object's path and the host store (PATH_MAX each, NUL-terminated).
+/// object's path and the host store (PATH_MAX each, NUL-terminated), and the lone
+/// names ptnix looks at more closely (`CONFIG_SPECIAL` bytes: each ended by a NUL,
+/// the list by an empty one).
 const CONFIG_MAGIC: &[u8] = b"ptnix in-process fast path cfg\0";
 const CONFIG_PATH: usize = 4096;
+const CONFIG_SPECIAL: usize = 1024;
 
 pub(crate) struct Shim {
     /// Where the object is (in ptnix's private directory).
@@ -66,10 +69,13 @@ pub(crate) struct ShimEnv {
 
 impl Shim {
     /// Writes the object. None when it cannot be written (no fast path then).
-    pub fn install(shortlinks: &mut ShortLinks, store_host: &[u8]) -> Option<Shim> {
+    /// `special`: the lone names (a name without a slash) that ptnix does not leave as
+    /// they are even alone (hostfs::lone_name_unchanged), which the object then
+    /// leaves to ptnix.
+    pub fn install(shortlinks: &mut ShortLinks, store_host: &[u8], special: &[Vec<u8>]) -> Option<Shim> {
         let cookie = random_cookie()?;
         let path = shortlinks.file_path(b"shim.so").ok()?;
-        let content = configured(OBJECT, cookie, &path, &canonical_so_far(store_host))?;
+        let content = configured(OBJECT, cookie, &path, &canonical_so_far(store_host), special)?;
         let object = shortlinks.write_file(b"shim.so", &content, 0o555).ok()?;
         if !mappable(&object) {
             return None;
@@ -98,10 +104,10 @@ impl Shim {
     }
 }
 
-/// The object with its configuration slot filled: `cookie`, its own `path` and the
-/// canonical host `store`. None if the slot is not found once, or a path does not
-/// fit.
-fn configured(object: &[u8], cookie: u64, path: &[u8], store: &[u8]) -> Option<Vec<u8>> {
+/// The object with its configuration slot filled: `cookie`, its own `path`, the
+/// canonical host `store` and the `special` lone names. None if the slot is not found
+/// once, or something does not fit.
+fn configured(object: &[u8], cookie: u64, path: &[u8], store: &[u8], special: &[Vec<u8>]) -> Option<Vec<u8>> {
     let at = memchr::memmem::find(object, CONFIG_MAGIC)?;
     if memchr::memmem::find(&object[at + 1..], CONFIG_MAGIC).is_some() || path.len() >= CONFIG_PATH || store.len() >= CONFIG_PATH {
         return None;
@@ -114,6 +120,11 @@ fn configured(object: &[u8], cookie: u64, path: &[u8], store: &[u8]) -> Option<V
         out.get_mut(w..w + s.len())?.copy_from_slice(s);
         w += CONFIG_PATH;
     }
+    let list: Vec<u8> = special.iter().filter(|n| !n.is_empty() && !n.contains(&0)).flat_map(|n| n.iter().copied().chain([0])).collect();
+    if list.len() >= CONFIG_SPECIAL {
+        return None;
+    }
+    out.get_mut(w..w + list.len())?.copy_from_slice(&list);
     Some(out)
 }
 
@@ -176,13 +187,15 @@ mod tests {
 
     #[test]
     fn the_object_has_one_slot_and_it_is_filled() {
-        let out = configured(OBJECT, 0x1122_3344_5566_7788, b"/tmp/ptX/shim.so", b"/home/u/nix/store").unwrap();
+        let out = configured(OBJECT, 0x1122_3344_5566_7788, b"/tmp/ptX/shim.so", b"/home/u/nix/store", &[b"nix".to_vec(), b"maps".to_vec()]).unwrap();
         let at = memchr::memmem::find(&out, CONFIG_MAGIC).unwrap();
         assert_eq!(out.len(), OBJECT.len());
         assert_eq!(&out[at + 32..at + 40], &0x1122_3344_5566_7788u64.to_ne_bytes());
         assert!(out[at + 40..].starts_with(b"/tmp/ptX/shim.so\0"));
         assert!(out[at + 40 + CONFIG_PATH..].starts_with(b"/home/u/nix/store\0"));
-        assert_eq!(configured(OBJECT, 1, &[b'a'; CONFIG_PATH], b"/s"), None);
+        assert!(out[at + 40 + 2 * CONFIG_PATH..].starts_with(b"nix\0maps\0\0"));
+        assert_eq!(configured(OBJECT, 1, &[b'a'; CONFIG_PATH], b"/s", &[]), None);
+        assert_eq!(configured(OBJECT, 1, b"/p", b"/s", &[vec![b'n'; CONFIG_SPECIAL]]), None);
     }
 
     #[test]
