@@ -98,6 +98,16 @@ fn same_as_without(fx: &mut Fixture, argv: &[&str], env: &[(&str, &str)]) -> Str
     with.stdout()
 }
 
+/// A fixture with [`libraries`], or None (the test returns) without a prerequisite.
+fn fixture(m: Mode) -> Option<Fixture> {
+    if !prerequisites_met() {
+        return None;
+    }
+    let fx = Fixture::new(m);
+    libraries(&fx);
+    Some(fx)
+}
+
 fn prerequisites_met() -> bool {
     if !prerequisites(&[Need::Cc]) {
         return false;
@@ -115,11 +125,7 @@ both_modes! {
     /// library loaded by dlopen: found where the loader finds it, under the name it
     /// gives it.
     fn found_where_the_loader_finds_it(m: Mode) {
-        if !prerequisites_met() {
-            return;
-        }
-        let mut fx = Fixture::new(m);
-        libraries(&fx);
+        let Some(mut fx) = fixture(m) else { return };
         let p = program(&fx, "p1-search", &format!("/nix/store/aaa-nolib/lib:/nix/store/bbb-missing/lib:{CCC}"));
         let out = same_as_without(&mut fx, &[&p, "libbar.so"], &[]);
         assert_eq!(out, format!("foo ccc\ndlopened bar ccc\nloaded {CCC}/libfoo.so\nloaded {CCC}/libbar.so\n"));
@@ -135,11 +141,7 @@ both_modes! {
     /// to the loader: a glibc-hwcaps subdirectory, a file that is not a library or
     /// one of the other ELF class, an absolute symlink, `$ORIGIN`, LD_LIBRARY_PATH.
     fn left_to_the_loader_where_unsure(m: Mode) {
-        if !prerequisites_met() {
-            return;
-        }
-        let mut fx = Fixture::new(m);
-        libraries(&fx);
+        let Some(mut fx) = fixture(m) else { return };
         let p = program(&fx, "p4-hw", &format!("/nix/store/ddd-hw/lib:{CCC}"));
         let out = same_as_without(&mut fx, &[&p], &[]);
         assert!(out.contains("loaded /nix/store/ddd-hw/lib/"), "{out}");
@@ -171,11 +173,7 @@ both_modes! {
     /// `ldd`'s listing (LD_TRACE_LOADED_OBJECTS) names each library as the search
     /// found it: the same with the fast path (which then stays out of the search).
     fn the_listing_is_the_loaders(m: Mode) {
-        if !prerequisites_met() {
-            return;
-        }
-        let mut fx = Fixture::new(m);
-        libraries(&fx);
+        let Some(mut fx) = fixture(m) else { return };
         let p = program(&fx, "p14-listing", &format!("/nix/store/aaa-nolib/lib:{CCC}"));
         // Load addresses differ from run to run.
         let listing = |fx: &Fixture| {
@@ -192,11 +190,7 @@ both_modes! {
     /// object cannot make its gadget: programs run without the fast path, as without
     /// it.
     fn no_gadget_under_mdwe(m: Mode) {
-        if !prerequisites_met() {
-            return;
-        }
-        let mut fx = Fixture::new(m);
-        libraries(&fx);
+        let Some(mut fx) = fixture(m) else { return };
         let p = program(&fx, "p15-mdwe", &format!("/nix/store/aaa-nolib/lib:{CCC}"));
         let mdwe = c_prog("mdwe");
         let out = fx.run(&[mdwe.to_str().unwrap(), &p]);
@@ -211,11 +205,7 @@ both_modes! {
     /// The directories the loader would try in vain are not tried through ptnix: no
     /// open in them reaches it (seccomp modes), and `--stats` says so.
     fn misses_do_not_reach_ptnix(m: Mode) {
-        if !prerequisites_met() {
-            return;
-        }
-        let mut fx = Fixture::new(m);
-        libraries(&fx);
+        let Some(mut fx) = fixture(m) else { return };
         let p = program(&fx, "p9-misses", &format!("/nix/store/aaa-nolib/lib:{CCC}"));
         fx.flags.extend(["-v", "--stats"]);
         let out = fx.run(&[&p]).ok();
