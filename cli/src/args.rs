@@ -90,7 +90,8 @@ pub fn command() -> Command {
                         .help("Do not preload ptnix's in-process fast path (also: PTNIX_NO_SHIM=1). \
                                By default dynamically linked x86_64 programs load a small object \
                                that makes their stat, getxattr, access and open calls on store \
-                               paths without a stop or a notification."),
+                               paths and on lone names without a stop or a notification, and \
+                               that answers glibc's library search for store programs."),
                 )
                 .arg(
                     Arg::new("verbose")
