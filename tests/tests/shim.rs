@@ -231,6 +231,17 @@ both_modes! {
         assert_eq!(writes(true), writes(false));
     }
 
+    /// /proc's magic links read by a lone name (`cwd` from a descriptor of
+    /// /proc/self, a descriptor's number in /proc/self/fd) show guest paths: the
+    /// fast path leaves every lone-name readlink to ptnix, which rewrites them.
+    fn proc_links_by_lone_name(m: Mode) {
+        require!(Python3);
+        let fx = Fixture::new(m);
+        store_paths(&fx);
+        let code = "import os\nd = os.open('/proc/self', os.O_RDONLY)\nprint(os.readlink('cwd', dir_fd=d))\nf = os.open('/nix/store/bbb-other/file', os.O_RDONLY)\nos.chdir('/proc/self/fd')\nprint(os.readlink(str(f)))";
+        fx.cmd(&[PYTHON, "-c", code]).cwd(&fx.host("/nix/store/aaa-pkg")).run().expect_stdout("/nix/store/aaa-pkg\n/nix/store/bbb-other/file\n");
+    }
+
     /// The program's calls on store paths are made without a stop or a notification
     /// (seccomp modes); without the filter there is no fast path, and nothing changes.
     fn store_calls_need_no_stop(m: Mode) {

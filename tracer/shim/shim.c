@@ -9,7 +9,9 @@
  *   `syscall` instruction on a page at a fixed address, with ptnix's cookie in its
  *   sixth argument register, which none of these calls uses: ptnix's filter lets
  *   exactly such calls through, without a stop or a notification;
- * - anything else (a symlink met, a relative path, a host path, an error of the
+ * - a lone name (no slash) that ptnix would leave as it is (see plain_lone) is made
+ *   as it is, from the gadget too;
+ * - anything else (a symlink met, another relative path, a host path, an error of the
  *   directory's lookup) is made as a plain syscall, which the filter stops or
  *   notifies as it would libc's: ptnix translates it.
  * The last name is never followed here: a call that follows it and finds a symlink
@@ -363,11 +365,12 @@ long lgetxattr(const char *p, const char *n, void *v, size_t s) { return by_host
 long listxattr(const char *p, char *l, size_t s) { return by_host_path(SYS_listxattr, 1, p, (long)l, (long)s, 0); }
 long llistxattr(const char *p, char *l, size_t s) { return by_host_path(SYS_llistxattr, 0, p, (long)l, (long)s, 0); }
 
-/* at_call, else the slow call nr_slow(path, a, b, c). */
-static long at_or_slow(long nr, int follow, const char *path, long a, long b, long c, long nr_slow)
+/* at_call, else the slow call nr_slow(path, a, b, c); `lone`: a plain lone name (see
+ * plain_lone) is made as it is. */
+static long at_or_slow(long nr, int follow, int lone, const char *path, long a, long b, long c, long nr_slow)
 {
     long r;
-    if (plain_lone(AT_FDCWD, path, follow))
+    if (lone && plain_lone(AT_FDCWD, path, follow))
         return ret_errno(fast6(nr_slow, (long)path, a, b, c, 0));
     if (at_call(nr, follow, path, a, b, c, &r))
         return ret_errno(r);
@@ -375,13 +378,12 @@ static long at_or_slow(long nr, int follow, const char *path, long a, long b, lo
 }
 
 /* readlink never follows the last name: the link's contents are the answer as they
- * are (ptnix rewrites only /proc's magic links). */
-long readlink(const char *p, char *b, size_t s) { return at_or_slow(SYS_readlinkat, 0, p, (long)b, (long)s, 0, SYS_readlink); }
+ * are, but for /proc's magic links, which ptnix rewrites: so a lone name (`exe` from
+ * a descriptor of /proc/self, `3` in /proc/self/fd) always goes to ptnix. */
+long readlink(const char *p, char *b, size_t s) { return at_or_slow(SYS_readlinkat, 0, 0, p, (long)b, (long)s, 0, SYS_readlink); }
 long readlinkat(int d, const char *p, char *b, size_t s)
 {
     long r;
-    if (plain_lone(d, p, 0))
-        return ret_errno(fast6(SYS_readlinkat, d, (long)p, (long)b, (long)s, 0));
     if (at_call(SYS_readlinkat, 0, p, (long)b, (long)s, 0, &r))
         return ret_errno(r);
     return ret_errno(raw6(SYS_readlinkat, d, (long)p, (long)b, (long)s, 0, 0));
@@ -390,11 +392,11 @@ long readlinkat(int d, const char *p, char *b, size_t s)
 /* What Nix does to a store path it writes: the entry-making calls never follow the
  * last name (mkdir, rmdir, unlink, symlink, rename; lchown; utimensat with
  * AT_SYMLINK_NOFOLLOW), chmod does. */
-int mkdir(const char *p, unsigned int mode) { return (int)at_or_slow(SYS_mkdirat, 0, p, mode, 0, 0, SYS_mkdir); }
-int rmdir(const char *p) { return (int)at_or_slow(SYS_unlinkat, 0, p, AT_REMOVEDIR, 0, 0, SYS_rmdir); }
-int unlink(const char *p) { return (int)at_or_slow(SYS_unlinkat, 0, p, 0, 0, 0, SYS_unlink); }
-int chmod(const char *p, unsigned int mode) { return (int)at_or_slow(SYS_fchmodat, 1, p, mode, 0, 0, SYS_chmod); }
-int lchown(const char *p, unsigned int u, unsigned int g) { return (int)at_or_slow(SYS_fchownat, 0, p, u, g, AT_SYMLINK_NOFOLLOW, SYS_lchown); }
+int mkdir(const char *p, unsigned int mode) { return (int)at_or_slow(SYS_mkdirat, 0, 1, p, mode, 0, 0, SYS_mkdir); }
+int rmdir(const char *p) { return (int)at_or_slow(SYS_unlinkat, 0, 1, p, AT_REMOVEDIR, 0, 0, SYS_rmdir); }
+int unlink(const char *p) { return (int)at_or_slow(SYS_unlinkat, 0, 1, p, 0, 0, 0, SYS_unlink); }
+int chmod(const char *p, unsigned int mode) { return (int)at_or_slow(SYS_fchmodat, 1, 1, p, mode, 0, 0, SYS_chmod); }
+int lchown(const char *p, unsigned int u, unsigned int g) { return (int)at_or_slow(SYS_fchownat, 0, 1, p, u, g, AT_SYMLINK_NOFOLLOW, SYS_lchown); }
 
 int symlink(const char *target, const char *p)
 {
