@@ -174,6 +174,7 @@ static int on(void)
 }
 
 static int xver(int ver);
+static int lone_name(const char *p);
 static int plain_lone(int dirfd, const char *p, int follow);
 
 static int starts(const char *s, const char *prefix, size_t n)
@@ -264,13 +265,17 @@ static int empty_path(const char *path, int flags)
     return path && !path[0] && (flags & AT_EMPTY_PATH) && on();
 }
 
-/* newfstatat of a store path on the fast path: 1 done (result in *r), 0 not. It never
- * follows the last name: for a call that does, a symlink there goes the slow way. */
-static int fast_fstatat(const char *path, struct stat *st, int flags, long *r)
+/* newfstatat of a store path or a lone name (see lone_name, made as it is) on the
+ * fast path: 1 done (result in *r), 0 not. It never follows the last name: for a
+ * call that does, a symlink there goes the slow way (its own answer, where it is not
+ * one, is the answer: no second lookup). */
+static int fast_fstatat(int dirfd, const char *path, struct stat *st, int flags, long *r)
 {
     if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT))
         return 0;
-    if (!at_call(SYS_newfstatat, 0, path, (long)st, flags | AT_SYMLINK_NOFOLLOW, 0, r))
+    if (lone_name(path))
+        *r = fast6(SYS_newfstatat, dirfd, (long)path, (long)st, flags | AT_SYMLINK_NOFOLLOW, 0);
+    else if (!at_call(SYS_newfstatat, 0, path, (long)st, flags | AT_SYMLINK_NOFOLLOW, 0, r))
         return 0;
     return !(*r == 0 && !(flags & AT_SYMLINK_NOFOLLOW) && S_ISLNK(st->st_mode));
 }
@@ -278,9 +283,9 @@ static int fast_fstatat(const char *path, struct stat *st, int flags, long *r)
 static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
     long r;
-    if (empty_path(path, flags) || plain_lone(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW)))
+    if (empty_path(path, flags))
         return (int)ret_errno(fast6(SYS_newfstatat, dirfd, (long)path, (long)st, flags, 0));
-    if (fast_fstatat(path, st, flags, &r))
+    if (fast_fstatat(dirfd, path, st, flags, &r))
         return (int)ret_errno(r);
     return (int)SLOW(SYS_newfstatat, dirfd, path, st, flags);
 }
@@ -639,14 +644,20 @@ static int special(const char *p)
  * found with a fstatat of its own, as ptnix does with an lstat). Such a call is made
  * as it is, from the gadget: `find`'s fstatat(dirfd, "name") and openat(dirfd,
  * "name"). */
-static int plain_lone(int dirfd, const char *p, int follow)
+static int lone_name(const char *p)
 {
     if (!p || !p[0] || (p[0] == '.' && (!p[1] || (p[1] == '.' && !p[2]))) || !on())
         return 0;
     for (const char *c = p; *c; c++)
         if (*c == '/')
             return 0;
-    if (special(p))
+    return !special(p);
+}
+
+/* lone_name, and for a call that follows the last name, not a symlink. */
+static int plain_lone(int dirfd, const char *p, int follow)
+{
+    if (!lone_name(p))
         return 0;
     if (!follow)
         return 1;
@@ -747,23 +758,29 @@ unsigned int la_objopen(struct lmap *map, long lmid, uintptr_t *ck)
     return 0;
 }
 
+/* In the dynamic entries at `d` (tag and value pairs, at most `n`, up to DT_NULL):
+ * DT_STRTAB's value and `tag`'s; whether there are both. */
+static int dyn_find(const int64_t *d, uint64_t n, int64_t tag, uint64_t *strtab, uint64_t *val)
+{
+    int has = 0;
+    *strtab = 0;
+    for (uint64_t i = 0; i < n && d[2 * i] != DT_NULL; i++) {
+        if (d[2 * i] == DT_STRTAB)
+            *strtab = (uint64_t)d[2 * i + 1];
+        else if (d[2 * i] == tag)
+            *val = (uint64_t)d[2 * i + 1], has = 1;
+    }
+    return has && *strtab;
+}
+
 /* The object's DT_RUNPATH string, or 0. glibc adds the load address to DT_STRTAB in
  * place where .dynamic is writable (elf/get-dynamic-info.h), and leaves it where it is
  * read-only: of the value as it is and the value plus the load address, the one
  * nearer to .dynamic itself (`l_ld`, an address) is in the same object. */
 static const char *runpath_of(const struct lmap *l)
 {
-    uint64_t strtab = 0, off = 0;
-    int has = 0;
-    if (!l || !l->l_ld)
-        return 0;
-    for (const int64_t *d = l->l_ld; d[0] != DT_NULL; d += 2) {
-        if (d[0] == DT_STRTAB)
-            strtab = (uint64_t)d[1];
-        else if (d[0] == DT_RUNPATH)
-            off = (uint64_t)d[1], has = 1;
-    }
-    if (!has || !strtab)
+    uint64_t strtab, off = 0;
+    if (!l || !l->l_ld || !dyn_find(l->l_ld, UINT64_MAX, DT_RUNPATH, &strtab, &off))
         return 0;
     uint64_t ld = (uint64_t)(uintptr_t)l->l_ld, moved = strtab + l->l_addr;
     uint64_t d0 = strtab > ld ? strtab - ld : ld - strtab, d1 = moved > ld ? moved - ld : ld - moved;
@@ -798,15 +815,8 @@ static int soname_is(long fd, const unsigned char *h, const char *name)
     dynsz -= dynsz % 16;
     if (dynsz == 0 || dynsz > sizeof dyn || !pread_all(fd, dyn, dynsz, dynoff))
         return 0;
-    uint64_t strtab = 0, soname = 0;
-    int has = 0;
-    for (uint64_t i = 0; i < dynsz / 8 && dyn[i] != DT_NULL; i += 2) {
-        if (dyn[i] == DT_STRTAB)
-            strtab = (uint64_t)dyn[i + 1];
-        else if (dyn[i] == DT_SONAME)
-            soname = (uint64_t)dyn[i + 1], has = 1;
-    }
-    if (!has || soname > (uint64_t)1 << 32)
+    uint64_t strtab, soname = 0;
+    if (!dyn_find(dyn, dynsz / 16, DT_SONAME, &strtab, &soname) || soname > (uint64_t)1 << 32)
         return 0;
     uint64_t at = strtab + soname;
     size_t nl = slen(name);
