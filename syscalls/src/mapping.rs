@@ -22,6 +22,13 @@ pub struct MountPoint {
     pub host: Vec<u8>,
 }
 
+impl MountPoint {
+    /// The last component of the directory it is listed in (empty for `/`).
+    pub fn parent_name(&self) -> &[u8] {
+        self.parent.rsplit(|&c| c == b'/').next().unwrap_or_default()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Mapping {
     /// Sorted by guest path length, longest first: the first match is the most specific.
@@ -106,7 +113,7 @@ impl Mapping {
     /// Whether `name` is the last component of a directory whose listing shows a mount
     /// point (so that an open of `name` relative to some directory may be one).
     pub fn may_name_listed_dir(&self, name: &[u8]) -> bool {
-        self.mount_points.iter().any(|m| m.parent.rsplit(|&c| c == b'/').next() == Some(name))
+        self.mount_points.iter().any(|m| m.parent_name() == name)
     }
 
     /// The usual ptnix table: `store_root/nix` shown at `/nix`.

@@ -102,7 +102,7 @@ impl Engine {
             None => Verdict::Rewrite(vec![(a.path, filename)], Vec::new()),
             Some(env) => Verdict::Exec { path_arg: a.path, argv_arg, filename, lead: Vec::new(), rest: Vec::new(), env: Some(env) },
         };
-        let plan = match outcome {
+        let mut plan = match outcome {
             ExecOutcome::Unchanged if (filename == path || from_fd) && env.is_none() => return Verdict::Pass,
             ExecOutcome::Unchanged => {
                 let mut f = filename;
@@ -112,7 +112,6 @@ impl Engine {
             ExecOutcome::Error(e) => return fail(e),
             ExecOutcome::Plan(p) => p,
         };
-        let mut plan = plan;
         // The object also answers glibc's loader's library search (see `shim`).
         if let Some(shim) = self.shim.as_ref().filter(|_| plain_search && plan.exe.is_some()) {
             if plan.lead.get(1).map(Vec::as_slice) == Some(b"--argv0") && fs.loader_kind(&plan.filename).audit {

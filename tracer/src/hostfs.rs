@@ -74,10 +74,6 @@ pub fn start_dir_host(tid: Pid, fd: i32) -> Option<Vec<u8>> {
     readlink(link.as_bytes()).ok().filter(|h| h.first() == Some(&b'/'))
 }
 
-/// A relative path of one name (`foo`, as `find` passes with a dirfd) resolves in the
-/// guest exactly as on the host unless the name is a mount point's, or it is a symlink
-/// that is followed. That needs no lookup at all, or one `lstat` through the tracee's
-/// own cwd or dirfd link (`fd`), instead of reading the directory's path.
 /// The lone names [`lone_name_unchanged`] never passes, and the names an open of
 /// which ptnix looks at in full even alone (`Mapping::may_name_listed_dir`, the /proc
 /// files it snapshots): for the in-process fast path, which leaves them to ptnix.
@@ -85,13 +81,17 @@ pub(crate) fn special_lone_names(map: &Mapping) -> Vec<Vec<u8>> {
     let mut names: Vec<Vec<u8>> = crate::procfiles::SNAPSHOT_FILES.iter().map(|n| n.to_vec()).collect();
     for m in map.mount_points() {
         names.push(m.name.clone());
-        names.extend(m.parent.rsplit(|&c| c == b'/').next().filter(|n| !n.is_empty()).map(<[u8]>::to_vec));
+        names.extend(Some(m.parent_name()).filter(|n| !n.is_empty()).map(<[u8]>::to_vec));
     }
     names.sort();
     names.dedup();
     names
 }
 
+/// A relative path of one name (`foo`, as `find` passes with a dirfd) resolves in the
+/// guest exactly as on the host unless the name is a mount point's, or it is a symlink
+/// that is followed. That needs no lookup at all, or one `lstat` through the tracee's
+/// own cwd or dirfd link (`fd`), instead of reading the directory's path.
 pub(crate) fn lone_name_unchanged(map: &Mapping, fs: &mut TraceeFs<'_>, fd: i32, req: Request<'_>) -> bool {
     let p = req.path;
     if p.is_empty() || p == b"." || p == b".." || memchr::memchr(b'/', p).is_some() {

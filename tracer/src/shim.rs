@@ -1,6 +1,7 @@
 //! The in-process fast path: a small object (`tracer/shim/shim.c`) preloaded into
 //! dynamically linked x86_64 programs, which makes their stat-family calls, getxattr,
-//! access and opens of store paths itself, without a stop or a notification.
+//! access and opens of store paths, and of lone names ptnix would leave as they are,
+//! itself, without a stop or a notification.
 //!
 //! - ptnix writes the object into its private directory, with the cookie, its own path
 //!   and the host store filled into a slot of it (`CONFIG_MAGIC`), and at each execve
@@ -8,11 +9,11 @@
 //!   environment (glibc's loader takes the last LD_PRELOAD; the program's own entry
 //!   stays where it was). The object's constructor takes it out again: `environ` is
 //!   the program's own, in order (its children get it from ptnix at their exec).
-//! - Where ptnix starts the program through glibc's loader, it also names the object
-//!   with `--audit` (unless the environment has `LD_LIBRARY_PATH` or `LD_AUDIT`): the
-//!   object then answers the loader's library searches in store directories itself
-//!   (see `la_objsearch` in shim.c), which would otherwise be a round trip to ptnix
-//!   for each directory tried.
+//! - Where ptnix starts the program through glibc's loader (2.35+, see `LoaderKind`),
+//!   it also names the object with `--audit` (unless the environment has one of
+//!   `SEARCH_VARS`): the object then answers the loader's library searches in store
+//!   directories itself (see `la_objsearch` in shim.c), which would otherwise be a
+//!   round trip to ptnix for each directory tried.
 //! - The object translates only what the prefix alone decides (`/nix/store/...`, no
 //!   `.`, `..` or empty name, a directory part without symlinks: openat2
 //!   RESOLVE_NO_SYMLINKS) and makes those calls with the cookie, 64 random bits, in
