@@ -146,6 +146,39 @@ fn store_paths(fx: &Fixture) -> Vec<String> {
     .collect()
 }
 
+/// What WRITES does in a fresh store of [`store_paths`], with or without the fast
+/// path: on every one of those paths, or (`lone`) on some names in a guest directory
+/// it runs in. Its output, and the store's tree after it.
+fn writes_and_tree(m: Mode, shim: bool, lone: Option<(&str, &[&str])>) -> (String, String) {
+    let mut fx = Fixture::new(m);
+    let paths = store_paths(&fx);
+    let mut argv = vec![PYTHON.to_string(), "-c".into(), WRITES.into()];
+    if !shim {
+        fx.flags.push("--no-shim");
+    }
+    let out = match lone {
+        Some((dir, names)) => {
+            argv.extend(names.iter().map(|n| n.to_string()));
+            fx.cmd(&argv).cwd(&fx.host(dir)).run().ok()
+        }
+        None => {
+            argv.extend(paths);
+            fx.run(&argv).ok()
+        }
+    };
+    let tree = fx.run(&["/bin/sh", "-c", "cd /nix/store && find . -path ./ccc-locked -prune -o -printf '%p %y %m %s %l %T@\n' | sort"]).ok();
+    // Times the script did not set are the fixture's own, different per run.
+    let tree: Vec<String> = tree
+        .stdout()
+        .lines()
+        .map(|l| match l.rsplit_once(' ') {
+            Some((head, t)) if t.parse::<f64>().is_ok_and(|t| t > 1e6) => format!("{head} now"),
+            _ => l.to_string(),
+        })
+        .collect();
+    (out.stdout(), tree.join("\n"))
+}
+
 /// The user notifications and stops a `--stats` report counts for `name`.
 fn calls_seen(stderr: &str, name: &str) -> u64 {
     stderr
@@ -216,19 +249,8 @@ both_modes! {
         assert!(with[1].starts_with("nix\n  stat ('0o40755'"), "{}", with[1]);
         assert!(with[0].starts_with("abs\n  stat ('0o100644', 6,"), "{}", with[0]);
         // Writes on lone names in a store directory: the same results and tree.
-        let writes = |shim: bool| {
-            let mut fx = Fixture::new(m);
-            store_paths(&fx);
-            if !shim {
-                fx.flags.push("--no-shim");
-            }
-            let mut argv = vec![PYTHON.to_string(), "-c".into(), WRITES.into()];
-            argv.extend(["abs", "rel", "dangling", "dirlink", "bin", "new"].iter().map(|n| n.to_string()));
-            let out = fx.cmd(&argv).cwd(&fx.host("/nix/store/aaa-pkg")).run().ok().stdout();
-            let tree = fx.run(&["/bin/sh", "-c", "cd /nix/store/aaa-pkg && find . -printf '%p %y %m %s %l\n' | sort"]).ok().stdout();
-            (out, tree)
-        };
-        assert_eq!(writes(true), writes(false));
+        let lone = Some(("/nix/store/aaa-pkg", &["abs", "rel", "dangling", "dirlink", "bin", "new"][..]));
+        assert_eq!(writes_and_tree(m, true, lone), writes_and_tree(m, false, lone));
     }
 
     /// /proc's magic links read by a lone name (`cwd` from a descriptor of
@@ -293,27 +315,7 @@ both_modes! {
     /// and the same tree as without the fast path.
     fn writes_as_without_it(m: Mode) {
         require!(Python3);
-        let run = |shim: bool| {
-            let mut fx = Fixture::new(m);
-            let mut argv = vec![PYTHON.to_string(), "-c".into(), WRITES.into()];
-            argv.extend(store_paths(&fx));
-            if !shim {
-                fx.flags.push("--no-shim");
-            }
-            let out = fx.run(&argv).ok();
-            let tree = fx.run(&["/bin/sh", "-c", "cd /nix/store && find . -path ./ccc-locked -prune -o -printf '%p %y %m %s %l %T@\n' | sort"]).ok();
-            // Times the script did not set are the fixture's own, different per run.
-            let tree: Vec<String> = tree
-                .stdout()
-                .lines()
-                .map(|l| match l.rsplit_once(' ') {
-                    Some((head, t)) if t.parse::<f64>().is_ok_and(|t| t > 1e6) => format!("{head} now"),
-                    _ => l.to_string(),
-                })
-                .collect();
-            (out.stdout(), tree.join("\n"))
-        };
-        let (with, without) = (run(true), run(false));
+        let (with, without) = (writes_and_tree(m, true, None), writes_and_tree(m, false, None));
         assert_eq!(with.0, without.0, "results differ");
         assert_eq!(with.1, without.1, "trees differ");
         assert!(with.0.contains("mkdir ok") && with.0.contains("rename ok"), "{}", with.0);
