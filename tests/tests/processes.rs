@@ -100,4 +100,30 @@ print(subprocess.run('cd /nix/store && pwd -P', shell=True, capture_output=True)
                ( (cd /nix/store/bin && exec ./hi deep) )")
             .expect_stdout("HI A\nhi deep\n");
     }
+
+    /// A tracee keeps the speculation mitigations a native process has, also after
+    /// ptnix put its getdents filter in it (a descriptor of `/` that could not be
+    /// moved above a low RLIMIT_NOFILE): ptnix installs its filters with
+    /// SECCOMP_FILTER_FLAG_SPEC_ALLOW, so a kernel whose mitigations are in `seccomp`
+    /// mode (the default before Linux 5.16) does not force Speculative Store Bypass
+    /// disable, STIBP and IBPB on every tracee. (On a machine with none of these
+    /// mitigations both sides read the same either way.)
+    fn speculation_state_as_native(m: Mode) {
+        require!(Python3);
+        let fx = Fixture::new(m);
+        let code = r#"
+import os, resource
+def state():
+    return ''.join(l + '\n' for l in open('/proc/self/status').read().splitlines() if l.startswith('Specul'))
+before = state()
+resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))
+fd = os.open('/', os.O_RDONLY | os.O_DIRECTORY)
+os.listdir(fd)
+assert state() == before, (before, state())
+print(before, end='')
+"#;
+        let native = fx.plain(&[PYTHON, "-c", code]).run().ok();
+        assert!(native.stdout().contains("Speculation_Store_Bypass:"), "\n{native}");
+        fx.py(code, &[] as &[&str]).expect_stdout(&native.stdout());
+    }
 }

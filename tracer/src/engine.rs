@@ -104,6 +104,8 @@ pub struct Engine {
     pub(crate) placement: Option<Placement>,
     /// Some tracee has installed a seccomp filter of its own (see `ownfilter`).
     pub(crate) any_own_filter: bool,
+    /// The filter was installed with SECCOMP_FILTER_FLAG_SPEC_ALLOW (see `spawn`).
+    pub(crate) spec_allow: bool,
     /// Descriptors of listed directories are kept at or above this (0: none; see
     /// `listingfd`).
     pub(crate) listing_base: u32,
@@ -193,6 +195,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
         launcher: opts.launcher,
         placement,
         any_own_filter: false,
+        spec_allow: spawned.spec_allow,
         // The filter may have been refused (pure-ptrace mode): then every getdents stops.
         listing_base: if spawned.seccomp { optional.listing_fd_base } else { 0 },
         notifying: notif_stats.is_some(),

@@ -363,7 +363,7 @@ impl Engine {
     }
 
     /// Writes the getdents filter below the tracee's stack and sets `r` up as
-    /// seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog), or with
+    /// seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC [| SPEC_ALLOW], &prog), or with
     /// `prctl` as prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog). The tracee has
     /// no_new_privs (set before ptnix's own filter), which both require.
     fn getdents_filter_at(&mut self, pid: Pid, r: &mut Regs, prctl: bool) -> Result<(), i32> {
@@ -378,7 +378,10 @@ impl Engine {
         let (nr, args) = if prctl {
             (libc::SYS_prctl, [libc::PR_SET_SECCOMP as u64, libc::SECCOMP_MODE_FILTER as u64, base])
         } else {
-            (libc::SYS_seccomp, [SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, base])
+            // With SPEC_ALLOW where ptnix's own filter got it: else this filter would
+            // force the mitigations on the tracee after all (see `spawn::SPEC_ALLOW`).
+            let spec = if self.spec_allow { crate::spawn::SPEC_ALLOW } else { 0 };
+            (libc::SYS_seccomp, [SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC | spec, base])
         };
         r.rax = nr as u64;
         r.orig_rax = nr as u64;

@@ -23,7 +23,22 @@ pub struct Spawned {
     pub seccomp: bool,
     /// The user-notification listener, if the filter that notifies is in place.
     pub listener: Option<std::os::fd::OwnedFd>,
+    /// The kernel took SECCOMP_FILTER_FLAG_SPEC_ALLOW (Linux 4.17) with the filter:
+    /// ptnix passes it again for the filters it installs in tracees later.
+    pub spec_allow: bool,
 }
+
+/// seccomp(2) SECCOMP_FILTER_FLAG_SPEC_ALLOW. Where the kernel's speculation
+/// mitigations are in `seccomp` mode (the default for spec_store_bypass_disable and
+/// spectre_v2_user before Linux 5.16, so on CentOS 7, RHEL 8, Debian 11 and Ubuntu
+/// 20.04), installing a filter without it forces them on the task for good
+/// (kernel/seccomp.c, seccomp_assign_mode: `if (!(flags &
+/// SECCOMP_FILTER_FLAG_SPEC_ALLOW)) arch_seccomp_spec_mitigate(task)`): Speculative
+/// Store Bypass disabled, and STIBP and an IBPB at every switch to the task. That
+/// suits a sandbox running untrusted code; ptnix's filter only picks the calls it
+/// translates, and the program under it is the user's own, which runs natively
+/// without them. So the tracees keep the mitigations a native run has.
+pub const SPEC_ALLOW: u64 = 4;
 
 /// The filter to install: `notify`, which sends the stat family to a supervisor, if
 /// the kernel takes it, else `plain`.
@@ -96,8 +111,8 @@ fn child(argv: &[CString], filter: Option<Filters<'_>>, cwd: Option<&CString>, s
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
 
         // 'P': pure ptrace; 'S': the plain filter; 'N' and the listener's number: the
-        // filter that notifies.
-        let mut report = [b'P', 0, 0, 0, 0];
+        // filter that notifies; last, whether SPEC_ALLOW was taken.
+        let mut report = [b'P', 0, 0, 0, 0, 0];
         if let Some(f) = filter {
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 {
                 if let Some(n) = f.notify {
@@ -111,16 +126,26 @@ fn child(argv: &[CString], filter: Option<Filters<'_>>, cwd: Option<&CString>, s
                     // waiting in the open of a FIFO (see `notifopen`). A signal cuts any
                     // wait instead, and the call is restarted after it (see
                     // `notif::keep_notified_call`).
-                    let l = libc::syscall(libc::SYS_seccomp, 1, 8, &fprog as *const libc::sock_fprog);
+                    // SPEC_ALLOW (4.17) is older than NEW_LISTENER (5.0); an EINVAL
+                    // for both leaves the plain filter to be tried.
+                    let l = libc::syscall(libc::SYS_seccomp, 1, 8 | SPEC_ALLOW, &fprog as *const libc::sock_fprog);
                     if l >= 0 {
                         report[0] = b'N';
-                        report[1..].copy_from_slice(&(l as i32).to_ne_bytes());
+                        report[1..5].copy_from_slice(&(l as i32).to_ne_bytes());
+                        report[5] = 1;
                     }
                 }
                 let mut prog = sock_filters(f.plain);
                 let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_mut_ptr() };
-                if report[0] == b'P' && libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog as *const _) == 0 {
-                    report[0] = b'S';
+                if report[0] == b'P' {
+                    // seccomp(2) with SPEC_ALLOW; else (before 4.17, or before 3.17
+                    // without seccomp(2)) prctl, which takes no flags.
+                    if libc::syscall(libc::SYS_seccomp, 1, SPEC_ALLOW, &fprog as *const libc::sock_fprog) == 0 {
+                        report[0] = b'S';
+                        report[5] = 1;
+                    } else if libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog as *const _) == 0 {
+                        report[0] = b'S';
+                    }
                 }
             }
         }
@@ -179,7 +204,7 @@ pub fn spawn(argv: &[CString], filter: Option<Filters<'_>>, cwd: Option<&[u8]>) 
         }
         return Err(SpawnError::Ptrace(e));
     }
-    let mut report = [0u8; 5];
+    let mut report = [0u8; 6];
     // SAFETY: reads and writes on our pipes; the child writes its report at once.
     unsafe {
         libc::write(sync_w, (&1u8 as *const u8).cast(), 1);
@@ -188,7 +213,7 @@ pub fn spawn(argv: &[CString], filter: Option<Filters<'_>>, cwd: Option<&[u8]>) 
         libc::close(report_r);
     }
     let listener = match report[0] {
-        b'N' => match take_fd(pid, i32::from_ne_bytes(report[1..].try_into().unwrap())) {
+        b'N' => match take_fd(pid, i32::from_ne_bytes(report[1..5].try_into().unwrap())) {
             Some(fd) => Some(fd),
             None => {
                 // SAFETY: killing and reaping our own child.
@@ -201,7 +226,7 @@ pub fn spawn(argv: &[CString], filter: Option<Filters<'_>>, cwd: Option<&[u8]>) 
         },
         _ => None,
     };
-    Ok(Spawned { pid, seccomp: matches!(report[0], b'S' | b'N'), listener })
+    Ok(Spawned { pid, seccomp: matches!(report[0], b'S' | b'N'), listener, spec_allow: report[5] == 1 })
 }
 
 /// A copy of descriptor `fd` of process `pid` (pidfd_open(2) and pidfd_getfd(2),
