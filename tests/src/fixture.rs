@@ -27,6 +27,8 @@ pub struct Fixture {
     pub work: PathBuf,
     /// `ptnix run` flags added to every command ([`Fixture::cmd`]) besides the mode's.
     pub flags: Vec<&'static str>,
+    /// Environment entries ptnix gets for every command ([`Fixture::cmd`]).
+    pub envs: Vec<(&'static str, &'static str)>,
 }
 
 impl Fixture {
@@ -56,6 +58,7 @@ impl Fixture {
             work: dir.join("work"),
             dir,
             flags: Vec::new(),
+            envs: Vec::new(),
         };
         for d in [&fx.dir, &fx.store, &fx.home, &fx.work] {
             fs::create_dir(d).unwrap_or_else(|err| panic!("creating {}: {err}", d.display()));
@@ -104,7 +107,7 @@ impl Fixture {
         args.extend(self.mode.flags().iter().chain(&self.flags).map(|f| OsStr::new(*f)));
         args.push("--".as_ref());
         args.extend(argv.iter().map(|a| a.as_ref()));
-        self.ptnix(&args)
+        self.envs.iter().fold(self.ptnix(&args), |inv, (k, v)| inv.env(k, v))
     }
 
     /// Runs ARGV under ptnix.

@@ -146,16 +146,34 @@ fn store_paths(fx: &Fixture) -> Vec<String> {
     .collect()
 }
 
+/// How a run has the fast path.
+#[derive(Clone, Copy, PartialEq)]
+enum Shim {
+    On,
+    Off,
+    /// As on a kernel without openat2 (before Linux 5.6), where the object walks
+    /// directories name by name (shim.c `walk_dir`).
+    NoOpenat2,
+}
+
+impl Shim {
+    fn set(self, fx: &mut Fixture) {
+        match self {
+            Shim::On => {}
+            Shim::Off => fx.flags.push("--no-shim"),
+            Shim::NoOpenat2 => fx.envs.push(("PTNIX_TEST_NO_OPENAT2", "1")),
+        }
+    }
+}
+
 /// What WRITES does in a fresh store of [`store_paths`], with or without the fast
 /// path: on every one of those paths, or (`lone`) on some names in a guest directory
 /// it runs in. Its output, and the store's tree after it.
-fn writes_and_tree(m: Mode, shim: bool, lone: Option<(&str, &[&str])>) -> (String, String) {
+fn writes_and_tree(m: Mode, shim: Shim, lone: Option<(&str, &[&str])>) -> (String, String) {
     let mut fx = Fixture::new(m);
     let paths = store_paths(&fx);
     let mut argv = vec![PYTHON.to_string(), "-c".into(), WRITES.into()];
-    if !shim {
-        fx.flags.push("--no-shim");
-    }
+    shim.set(&mut fx);
     let out = match lone {
         Some((dir, names)) => {
             argv.extend(names.iter().map(|n| n.to_string()));
@@ -192,25 +210,78 @@ fn calls_seen(stderr: &str, name: &str) -> u64 {
         .sum()
 }
 
+/// CALLS on every kind of store path answers the same with the fast path as `shim`
+/// says, and without it.
+fn answers_as_without(m: Mode, shim: Shim) {
+    let mut fx = Fixture::new(m);
+    let paths = store_paths(&fx);
+    let mut argv = vec![PYTHON.to_string(), "-c".into(), CALLS.into()];
+    argv.extend(paths.iter().cloned());
+    shim.set(&mut fx);
+    let with = fx.run(&argv).ok();
+    // The same store: the inode numbers printed are the same ones.
+    fx.envs.clear();
+    Shim::Off.set(&mut fx);
+    let without = fx.run(&argv).ok();
+    assert_eq!(with.stdout(), without.stdout(), "\nwith the fast path:\n{with}\nwithout:\n{without}");
+    // The answers are the real ones, not two equal wrong ones.
+    let out = with.stdout();
+    assert!(out.contains("/nix/store/aaa-pkg/abs\n  stat ('0o100644', 6,"), "\n{out}");
+    assert!(out.contains("/nix/store/aaa-pkg/dangling\n  stat E2\n  lstat ('0o120777',"), "\n{out}");
+    assert!(out.contains("/nix/store/aaa-pkg/bin/tool/\n  stat E20\n"), "\n{out}");
+    assert!(out.contains("/nix/store/ccc-locked/inner/f\n  stat E13\n"), "\n{out}");
+    assert!(out.contains("  readlink /nix/store/bbb-other/file\n"), "\n{out}");
+}
+
+/// 600 stat, lstat and open calls on store paths: made without a stop or a
+/// notification in the seccomp modes; without the filter there is no fast path, and
+/// every one reaches ptnix.
+fn store_calls_reach_ptnix_rarely(m: Mode, shim: Shim) {
+    let mut fx = Fixture::new(m);
+    for i in 0..200 {
+        fx.write(fx.host(format!("/nix/store/ddd-many/f{i}")), "x");
+    }
+    let code = "import os\nfor i in range(200):\n    os.stat('/nix/store/ddd-many/f%d' % i)\n    os.lstat('/nix/store/ddd-many/f%d' % i)\n    os.close(os.open('/nix/store/ddd-many/f%d' % i, os.O_RDONLY))\nprint('done')";
+    fx.flags.push("--stats");
+    shim.set(&mut fx);
+    let out = fx.run(&[PYTHON, "-c", code]).ok();
+    assert_eq!(out.stdout(), "done\n");
+    let err = out.stderr();
+    let seen = calls_seen(&err, "newfstatat") + calls_seen(&err, "statx") + calls_seen(&err, "openat");
+    if m.seccomp() {
+        // Python's own start makes about 130 (host paths).
+        assert!(seen < 300, "{seen} calls reached ptnix\n{out}");
+    } else {
+        assert!(seen >= 600, "{seen} calls reached ptnix\n{out}");
+    }
+}
+
 both_modes! {
     /// Every call on every kind of store path answers as without the fast path.
     fn answers_as_without_it(m: Mode) {
         require!(Python3);
+        answers_as_without(m, Shim::On);
+    }
+
+    /// On a kernel without openat2 (before Linux 5.6, as CentOS 7's; ptnix's tests
+    /// make the object act so) it walks the directories name by name: every call on
+    /// every kind of store path answers, and every write leaves the store, as
+    /// without the fast path; opens return the numbers they would (the walk's own
+    /// descriptor never takes the lowest); and store calls still reach ptnix only
+    /// where they would with openat2.
+    fn without_openat2_as_without_it(m: Mode) {
+        require!(Python3);
+        answers_as_without(m, Shim::NoOpenat2);
+        let (with, without) = (writes_and_tree(m, Shim::NoOpenat2, None), writes_and_tree(m, Shim::Off, None));
+        assert_eq!(with.0, without.0, "results differ");
+        assert_eq!(with.1, without.1, "trees differ");
+        // os.open always asks for O_CLOEXEC (PEP 446); libc's open is asked without.
+        let code = "import ctypes, os\nlibc = ctypes.CDLL(None)\nfs = [os.open('/nix/store/bbb-other/file', os.O_RDONLY) for i in range(3)]\nos.close(fs[1])\nfs.append(libc.open(b'/nix/store/bbb-other/sub/deep', os.O_RDONLY))\nfs.append(os.open('/nix/store/aaa-pkg/new', os.O_WRONLY | os.O_CREAT, 0o600))\nprint([f - fs[0] for f in fs], os.get_inheritable(fs[3]), os.get_inheritable(fs[0]), oct(os.stat(fs[4]).st_mode & 0o777))";
         let mut fx = Fixture::new(m);
-        let paths = store_paths(&fx);
-        let mut argv = vec![PYTHON.to_string(), "-c".into(), CALLS.into()];
-        argv.extend(paths.iter().cloned());
-        let with = fx.run(&argv).ok();
-        fx.flags.push("--no-shim");
-        let without = fx.run(&argv).ok();
-        assert_eq!(with.stdout(), without.stdout(), "\nwith the fast path:\n{with}\nwithout:\n{without}");
-        // The answers are the real ones, not two equal wrong ones.
-        let out = with.stdout();
-        assert!(out.contains("/nix/store/aaa-pkg/abs\n  stat ('0o100644', 6,"), "\n{out}");
-        assert!(out.contains("/nix/store/aaa-pkg/dangling\n  stat E2\n  lstat ('0o120777',"), "\n{out}");
-        assert!(out.contains("/nix/store/aaa-pkg/bin/tool/\n  stat E20\n"), "\n{out}");
-        assert!(out.contains("/nix/store/ccc-locked/inner/f\n  stat E13\n"), "\n{out}");
-        assert!(out.contains("  readlink /nix/store/bbb-other/file\n"), "\n{out}");
+        store_paths(&fx);
+        Shim::NoOpenat2.set(&mut fx);
+        fx.run(&[PYTHON, "-c", code]).expect_stdout("[0, 1, 2, 1, 3] True False 0o600\n");
+        store_calls_reach_ptnix_rarely(m, Shim::NoOpenat2);
     }
 
     /// Lone names (a name without a slash, looked up in the directory the program is
@@ -250,7 +321,7 @@ both_modes! {
         assert!(with[0].starts_with("abs\n  stat ('0o100644', 6,"), "{}", with[0]);
         // Writes on lone names in a store directory: the same results and tree.
         let lone = Some(("/nix/store/aaa-pkg", &["abs", "rel", "dangling", "dirlink", "bin", "new"][..]));
-        assert_eq!(writes_and_tree(m, true, lone), writes_and_tree(m, false, lone));
+        assert_eq!(writes_and_tree(m, Shim::On, lone), writes_and_tree(m, Shim::Off, lone));
     }
 
     /// /proc's magic links read by a lone name (`cwd` from a descriptor of
@@ -268,22 +339,7 @@ both_modes! {
     /// (seccomp modes); without the filter there is no fast path, and nothing changes.
     fn store_calls_need_no_stop(m: Mode) {
         require!(Python3);
-        let mut fx = Fixture::new(m);
-        for i in 0..200 {
-            fx.write(fx.host(format!("/nix/store/ddd-many/f{i}")), "x");
-        }
-        let code = "import os\nfor i in range(200):\n    os.stat('/nix/store/ddd-many/f%d' % i)\n    os.lstat('/nix/store/ddd-many/f%d' % i)\n    os.close(os.open('/nix/store/ddd-many/f%d' % i, os.O_RDONLY))\nprint('done')";
-        fx.flags.push("--stats");
-        let out = fx.run(&[PYTHON, "-c", code]).ok();
-        assert_eq!(out.stdout(), "done\n");
-        let err = out.stderr();
-        let seen = calls_seen(&err, "newfstatat") + calls_seen(&err, "statx") + calls_seen(&err, "openat");
-        if m.seccomp() {
-            // Python's own start makes about 130 (host paths).
-            assert!(seen < 300, "{seen} calls reached ptnix\n{out}");
-        } else {
-            assert!(seen >= 600, "{seen} calls reached ptnix\n{out}");
-        }
+        store_calls_reach_ptnix_rarely(m, Shim::On);
     }
 
     /// The program sees the environment it was given: no entry of ptnix's, its own
@@ -315,7 +371,7 @@ both_modes! {
     /// and the same tree as without the fast path.
     fn writes_as_without_it(m: Mode) {
         require!(Python3);
-        let (with, without) = (writes_and_tree(m, true, None), writes_and_tree(m, false, None));
+        let (with, without) = (writes_and_tree(m, Shim::On, None), writes_and_tree(m, Shim::Off, None));
         assert_eq!(with.0, without.0, "results differ");
         assert_eq!(with.1, without.1, "trees differ");
         assert!(with.0.contains("mkdir ok") && with.0.contains("rename ok"), "{}", with.0);

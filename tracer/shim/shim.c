@@ -57,6 +57,7 @@
 #define SYS_readlinkat 267
 #define SYS_statx 332
 #define SYS_openat2 437
+#define SYS_dup3 292
 #define AT_FDCWD (-100)
 #define AT_SYMLINK_NOFOLLOW 0x100
 #define AT_REMOVEDIR 0x200
@@ -81,6 +82,7 @@
 #define EPERM 1
 #define E2BIG 7
 #define ENOSYS 38
+#define ENOTDIR 20
 #define EINVAL 22
 #define EBADF 9
 
@@ -174,6 +176,7 @@ static int on(void)
 }
 
 static int xver(int ver);
+static void close_fd(int fd);
 static int lone_name(const char *p);
 static int plain_lone(int dirfd, const char *p, int follow);
 
@@ -219,15 +222,58 @@ static int translate(const char *p, char *out, size_t *last_slash)
     return 1;
 }
 
+/* openat2 (Linux 5.6) is not there: ENOSYS from an older kernel, EPERM from a
+ * container policy older than it (Docker's before 20.10). Set at the first such
+ * answer to an O_PATH open of a directory, which has no EPERM of its own (or by
+ * ptnix, for its tests: config flags). Directories are then walked name by name
+ * (walk_dir), and the loader's library search is left to the loader. */
+static int no_openat2;
+
+static int openat2_missing(long r)
+{
+    if (r == -ENOSYS || r == -EPERM)
+        no_openat2 = 1;
+    return no_openat2;
+}
+
+/* The host path's directory opened name by name from the host store (canonical:
+ * ptnix resolved it), each name with O_PATH|O_DIRECTORY|O_NOFOLLOW, which fails
+ * with ENOTDIR on a symlink: the walk succeeds exactly where openat2's
+ * RESOLVE_NO_SYMLINKS would. One descriptor at a time is open, and the last one is
+ * returned; -1: the slow way. */
+static int walk_dir(char *host, size_t last_slash)
+{
+    host[host_store_len] = 0;
+    long fd = fast6(SYS_openat, AT_FDCWD, (long)host, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0);
+    host[host_store_len] = '/';
+    /* host[i] is a slash; host[last_slash] is the one before the last name. */
+    for (size_t i = host_store_len; fd >= 0 && i < last_slash;) {
+        size_t j = i + 1;
+        while (host[j] != '/')
+            j++;
+        host[j] = 0;
+        long next = fast6(SYS_openat, fd, (long)(host + i + 1), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0);
+        host[j] = '/';
+        close_fd((int)fd);
+        fd = next;
+        i = j;
+    }
+    return fd < 0 ? -1 : (int)fd;
+}
+
 /* A descriptor of the host path's directory if no symlink lies on it, else -1 (the
  * caller goes the slow way). */
 static int open_dir(char *host, size_t last_slash)
 {
-    struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS };
-    host[last_slash] = 0;
-    long fd = fast6(SYS_openat2, AT_FDCWD, (long)host, (long)&how, sizeof how, 0);
-    host[last_slash] = '/';
-    return fd < 0 ? -1 : (int)fd;
+    if (!no_openat2) {
+        struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS };
+        host[last_slash] = 0;
+        long fd = fast6(SYS_openat2, AT_FDCWD, (long)host, (long)&how, sizeof how, 0);
+        host[last_slash] = '/';
+        if (!openat2_missing(fd))
+            return fd < 0 ? -1 : (int)fd;
+    }
+    return walk_dir(host, last_slash);
 }
 
 static void close_fd(int fd)
@@ -469,6 +515,33 @@ int lutimes(const char *p, const struct timeval_ tv[2])
     return utimensat(AT_FDCWD, p, tv ? ts : 0, AT_SYMLINK_NOFOLLOW);
 }
 
+/* Without openat2: the directory walked (walk_dir), then the name opened in it with
+ * O_NOFOLLOW. A symlink there gives ELOOP (where openat2 says ELOOP), or with
+ * O_DIRECTORY ENOTDIR, which the kernel checks first (fs/namei.c do_open): both go
+ * the slow way, which follows the symlink where the call does. The
+ * program's open must return the lowest free number, which the walk's descriptor
+ * may hold: the file is then moved onto it (dup3 closes the directory's), with the
+ * close-on-exec flag asked for. 1 done (*r the result), 0 the slow way. */
+static int walk_open(char *host, size_t ls, int flags, int mode, long *r)
+{
+    int d = walk_dir(host, ls);
+    if (d < 0)
+        return 0;
+    long f = fast6(SYS_openat, d, (long)(host + ls + 1), flags | O_NOFOLLOW, mode, 0);
+    if (f == -ELOOP || f == -ENOTDIR) {
+        close_fd(d);
+        return 0;
+    }
+    if (f > d && fast6(SYS_dup3, f, d, flags & O_CLOEXEC, 0, 0) == d) {
+        close_fd((int)f);
+        f = d;
+    } else {
+        close_fd(d);
+    }
+    *r = f;
+    return 1;
+}
+
 /* One openat2 of the whole host path, which no symlink may be on: a descriptor of
  * the directory would take the lowest free number the program's open must get. */
 static int do_openat(int dirfd, const char *path, int flags, int mode)
@@ -486,12 +559,25 @@ static int do_openat(int dirfd, const char *path, int flags, int mode)
             .mode = (flags & O_CREAT) ? (uint64_t)(mode & 07777) : 0,
             .resolve = RESOLVE_NO_SYMLINKS,
         };
-        long fd = fast6(SYS_openat2, AT_FDCWD, (long)host, (long)&how, sizeof how, 0);
-        /* ELOOP: a symlink on the way. ENOSYS (before Linux 5.6), EPERM (a
-         * container's policy, or a real EPERM, which the slow way finds again) and
-         * E2BIG: the slow way too. */
+        long fd = no_openat2 ? -ENOSYS : fast6(SYS_openat2, AT_FDCWD, (long)host, (long)&how, sizeof how, 0);
+        /* ELOOP: a symlink on the way, and E2BIG: the slow way. ENOSYS (before Linux
+         * 5.6): the walk. EPERM: a container's policy (then the walk), or the file's
+         * own (O_NOATIME on another's file...), which the slow way finds again; an
+         * O_PATH openat2 of the store, which has no EPERM of its own, tells which. */
         if (fd != -ELOOP && fd != -ENOSYS && fd != -EPERM && fd != -E2BIG)
             return (int)ret_errno(fd);
+        if (fd == -ENOSYS)
+            no_openat2 = 1;
+        if (fd == -EPERM && !no_openat2) {
+            struct open_how probe = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS };
+            long p = fast6(SYS_openat2, AT_FDCWD, (long)host_store, (long)&probe, sizeof probe, 0);
+            if (p >= 0)
+                close_fd((int)p);
+            openat2_missing(p);
+        }
+        long r;
+        if ((fd == -ENOSYS || fd == -EPERM) && no_openat2 && walk_open(host, ls, flags, mode, &r))
+            return (int)ret_errno(r);
     }
     return (int)SLOW(SYS_openat, dirfd, path, flags, mode);
 }
@@ -526,6 +612,8 @@ struct config {
     /* Names ptnix looks at more closely even alone (see plain_lone), each ended by a
      * NUL, the list by an empty one. */
     char special[1024];
+    /* 1: act as on a kernel without openat2 (ptnix's tests, see no_openat2). */
+    uint64_t flags;
 };
 __attribute__((used, aligned(16))) static const struct config config = { .magic = "ptnix in-process fast path cfg" };
 
@@ -611,6 +699,7 @@ static void setup(void)
         return;
     host_store = cfg()->store;
     host_store_len = (size_t)n;
+    no_openat2 = (cfg()->flags & 1) != 0;
     if (!gadget(c))
         return;
     cookie = c;
@@ -920,6 +1009,8 @@ char *la_objsearch(const char *name, uintptr_t *ck, unsigned int flag)
             return (char *)name;
     const char *runpath = runpath_of((const struct lmap *)*ck);
     if (!runpath)
+        return (char *)name;
+    if (no_openat2)
         return (char *)name;
     struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS };
     long store = fast6(SYS_openat2, AT_FDCWD, (long)host_store, (long)&how, sizeof how, 0);

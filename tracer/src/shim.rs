@@ -42,12 +42,16 @@ const SEARCH_VARS: [&[u8]; 3] = [b"LD_LIBRARY_PATH=", b"LD_AUDIT=", b"LD_DEBUG="
 /// the listing would show the object.
 const TRACE_VAR: &[u8] = b"LD_TRACE_LOADED_OBJECTS=";
 /// The start of the object's `struct config` (shim.c): then the cookie (u64), the
-/// object's path and the host store (PATH_MAX each, NUL-terminated), and the lone
+/// object's path and the host store (PATH_MAX each, NUL-terminated), the lone
 /// names ptnix looks at more closely (`CONFIG_SPECIAL` bytes: each ended by a NUL,
-/// the list by an empty one).
+/// the list by an empty one), and a word of flags (`FLAG_NO_OPENAT2`).
 const CONFIG_MAGIC: &[u8] = b"ptnix in-process fast path cfg\0";
 const CONFIG_PATH: usize = 4096;
 const CONFIG_SPECIAL: usize = 1024;
+/// The object acts as on a kernel without openat2 (before Linux 5.6), where it walks
+/// directories name by name instead (shim.c `walk_dir`): set for ptnix's tests by
+/// `PTNIX_TEST_NO_OPENAT2=1`, since the kernels they run on have openat2.
+const FLAG_NO_OPENAT2: u64 = 1;
 
 pub(crate) struct Shim {
     /// Where the object is (in ptnix's private directory).
@@ -76,7 +80,8 @@ impl Shim {
     pub fn install(shortlinks: &mut ShortLinks, store_host: &[u8], special: &[Vec<u8>]) -> Option<Shim> {
         let cookie = random_cookie()?;
         let path = shortlinks.file_path(b"shim.so").ok()?;
-        let content = configured(OBJECT, cookie, &path, &canonical_so_far(store_host), special)?;
+        let flags = if std::env::var_os("PTNIX_TEST_NO_OPENAT2").is_some_and(|v| v == "1") { FLAG_NO_OPENAT2 } else { 0 };
+        let content = configured(OBJECT, cookie, &path, &canonical_so_far(store_host), special, flags)?;
         let object = shortlinks.write_file(b"shim.so", &content, 0o555).ok()?;
         if !mappable(&object) {
             return None;
@@ -106,9 +111,9 @@ impl Shim {
 }
 
 /// The object with its configuration slot filled: `cookie`, its own `path`, the
-/// canonical host `store` and the `special` lone names. None if the slot is not found
-/// once, or something does not fit.
-fn configured(object: &[u8], cookie: u64, path: &[u8], store: &[u8], special: &[Vec<u8>]) -> Option<Vec<u8>> {
+/// canonical host `store`, the `special` lone names and `flags`. None if the slot is
+/// not found once, or something does not fit.
+fn configured(object: &[u8], cookie: u64, path: &[u8], store: &[u8], special: &[Vec<u8>], flags: u64) -> Option<Vec<u8>> {
     let at = memchr::memmem::find(object, CONFIG_MAGIC)?;
     if memchr::memmem::find(&object[at + 1..], CONFIG_MAGIC).is_some() || path.len() >= CONFIG_PATH || store.len() >= CONFIG_PATH {
         return None;
@@ -128,6 +133,8 @@ fn configured(object: &[u8], cookie: u64, path: &[u8], store: &[u8], special: &[
         list = vec![b'/'; CONFIG_SPECIAL];
     }
     out.get_mut(w..w + list.len())?.copy_from_slice(&list);
+    w += CONFIG_SPECIAL;
+    out.get_mut(w..w + 8)?.copy_from_slice(&flags.to_ne_bytes());
     Some(out)
 }
 
@@ -190,15 +197,16 @@ mod tests {
 
     #[test]
     fn the_object_has_one_slot_and_it_is_filled() {
-        let out = configured(OBJECT, 0x1122_3344_5566_7788, b"/tmp/ptX/shim.so", b"/home/u/nix/store", &[b"nix".to_vec(), b"maps".to_vec()]).unwrap();
+        let out = configured(OBJECT, 0x1122_3344_5566_7788, b"/tmp/ptX/shim.so", b"/home/u/nix/store", &[b"nix".to_vec(), b"maps".to_vec()], FLAG_NO_OPENAT2).unwrap();
         let at = memchr::memmem::find(&out, CONFIG_MAGIC).unwrap();
         assert_eq!(out.len(), OBJECT.len());
         assert_eq!(&out[at + 32..at + 40], &0x1122_3344_5566_7788u64.to_ne_bytes());
         assert!(out[at + 40..].starts_with(b"/tmp/ptX/shim.so\0"));
         assert!(out[at + 40 + CONFIG_PATH..].starts_with(b"/home/u/nix/store\0"));
         assert!(out[at + 40 + 2 * CONFIG_PATH..].starts_with(b"nix\0maps\0\0"));
-        assert_eq!(configured(OBJECT, 1, &[b'a'; CONFIG_PATH], b"/s", &[]), None);
-        let many = configured(OBJECT, 1, b"/p", b"/s", &[vec![b'n'; CONFIG_SPECIAL]]).unwrap();
+        assert_eq!(&out[at + 40 + 2 * CONFIG_PATH + CONFIG_SPECIAL..][..8], &FLAG_NO_OPENAT2.to_ne_bytes());
+        assert_eq!(configured(OBJECT, 1, &[b'a'; CONFIG_PATH], b"/s", &[], 0), None);
+        let many = configured(OBJECT, 1, b"/p", b"/s", &[vec![b'n'; CONFIG_SPECIAL]], 0).unwrap();
         assert!(!many[at + 40 + 2 * CONFIG_PATH..][..CONFIG_SPECIAL].contains(&0));
     }
 
