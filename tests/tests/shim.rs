@@ -282,6 +282,11 @@ both_modes! {
         Shim::NoOpenat2.set(&mut fx);
         fx.run(&[PYTHON, "-c", code]).expect_stdout("[0, 1, 2, 1, 3] True False 0o600\n");
         store_calls_reach_ptnix_rarely(m, Shim::NoOpenat2);
+        // A file right below the store (as a .drv is), opened with one number left:
+        // the walk's descriptor of the store must not take it.
+        fx.write(fx.host("/nix/store/zzz-x.drv"), "Derive()");
+        let last = "import os, resource\nlow = os.open('/dev/null', os.O_RDONLY)\nos.close(low)\nresource.setrlimit(resource.RLIMIT_NOFILE, (low + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\nfd = os.open('/nix/store/zzz-x.drv', os.O_RDONLY)\nprint(fd == low, os.read(fd, 8))";
+        fx.run(&[PYTHON, "-c", last]).expect_stdout("True b'Derive()'\n");
     }
 
     /// Lone names (a name without a slash, looked up in the directory the program is

@@ -83,6 +83,8 @@
 #define E2BIG 7
 #define ENOSYS 38
 #define ENOTDIR 20
+#define EMFILE 24
+#define ENFILE 23
 #define EINVAL 22
 #define EBADF 9
 
@@ -237,7 +239,8 @@ static int openat2_missing(long r)
 }
 
 /* The host path's directory opened name by name from the host store (canonical:
- * ptnix resolved it), each name with O_PATH|O_DIRECTORY|O_NOFOLLOW, which fails
+ * ptnix resolved it at start, and like ptnix's own translation the walk trusts the
+ * directories above it), each name with O_PATH|O_DIRECTORY|O_NOFOLLOW, which fails
  * with ENOTDIR on a symlink: the walk succeeds exactly where openat2's
  * RESOLVE_NO_SYMLINKS would. One descriptor at a time is open, and the last one is
  * returned; -1: the slow way. */
@@ -528,7 +531,10 @@ static int walk_open(char *host, size_t ls, int flags, int mode, long *r)
     if (d < 0)
         return 0;
     long f = fast6(SYS_openat, d, (long)(host + ls + 1), flags | O_NOFOLLOW, mode, 0);
-    if (f == -ELOOP || f == -ENOTDIR) {
+    /* EMFILE, ENFILE: the walk's descriptor took the last number, which the program's
+     * open would have had (the kernel takes the number before the lookup, so nothing
+     * was made). */
+    if (f == -ELOOP || f == -ENOTDIR || f == -EMFILE || f == -ENFILE) {
         close_fd(d);
         return 0;
     }
@@ -575,8 +581,12 @@ static int do_openat(int dirfd, const char *path, int flags, int mode)
                 close_fd((int)p);
             openat2_missing(p);
         }
+        /* Not O_CREAT with O_DIRECTORY: Linux 5.7 to 6.3 make the file and then say
+         * ENOTDIR, which the walk would take for a symlink and leave to the slow way,
+         * which would make the call again. */
         long r;
-        if ((fd == -ENOSYS || fd == -EPERM) && no_openat2 && walk_open(host, ls, flags, mode, &r))
+        if ((fd == -ENOSYS || fd == -EPERM) && no_openat2 && (flags & (O_CREAT | O_DIRECTORY)) != (O_CREAT | O_DIRECTORY) &&
+            walk_open(host, ls, flags, mode, &r))
             return (int)ret_errno(r);
     }
     return (int)SLOW(SYS_openat, dirfd, path, flags, mode);
@@ -1014,8 +1024,10 @@ char *la_objsearch(const char *name, uintptr_t *ck, unsigned int flag)
         return (char *)name;
     struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS };
     long store = fast6(SYS_openat2, AT_FDCWD, (long)host_store, (long)&how, sizeof how, 0);
-    if (store < 0)
+    if (store < 0) {
+        openat2_missing(store);
         return (char *)name;
+    }
     int k = 0;
     for (const char *p = runpath; k == 0;) {
         const char *end = p;
