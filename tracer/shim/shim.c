@@ -65,6 +65,7 @@
 #define AT_EMPTY_PATH 0x1000
 #define AT_STATX_SYNC_TYPE 0x6000
 #define O_CREAT 0100
+#define O_NONBLOCK 04000
 #define O_DIRECTORY 0200000
 #define O_NOFOLLOW 0400000
 #define O_CLOEXEC 02000000
@@ -590,6 +591,33 @@ static int do_openat(int dirfd, const char *path, int flags, int mode)
             return (int)ret_errno(r);
     }
     return (int)SLOW(SYS_openat, dirfd, path, flags, mode);
+}
+
+/* opendir, made as glibc makes it: an open of the directory, then a DIR made of the
+ * descriptor, here by the libc's own fdopendir (which musl has too). libc's opendir
+ * opens with an internal call no preloaded object sees: a round trip to ptnix for
+ * each directory that `ls -R`, `du` or Nix reads. (fdopendir's own fstat still is
+ * one where glibc 2.33 to 2.38 make it an fstatat of "" with AT_EMPTY_PATH; its
+ * fcntl calls are not path calls.) The open takes the fast path or the slow way as
+ * any open does. */
+extern void *fdopendir(int fd) __attribute__((weak));
+void *opendir(const char *name)
+{
+    if (!fdopendir || !__errno_location) {
+        ret_errno(-ENOSYS);
+        return 0;
+    }
+    int fd = do_openat(AT_FDCWD, name, O_NONBLOCK | O_DIRECTORY | O_CLOEXEC /* | O_RDONLY */, 0);
+    if (fd < 0)
+        return 0;
+    void *d = fdopendir(fd);
+    if (!d) {
+        /* A plain close (no path: no stop): the gadget may not be there. */
+        int e = *__errno_location();
+        raw6(SYS_close, fd, 0, 0, 0, 0, 0);
+        *__errno_location() = e;
+    }
+    return d;
 }
 
 static int mode_arg(int flags, va_list ap)
