@@ -10,7 +10,7 @@ use ptnix_tests::*;
 /// Each call on each path: its result (the fields that do not depend on the time) or
 /// its errno.
 const CALLS: &str = r#"
-import ctypes, os, sys
+import ctypes, fcntl, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
 libc.statx.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p]
 libc.access.argtypes = [ctypes.c_char_p, ctypes.c_int]
@@ -45,8 +45,21 @@ def access(p, m):
 def opened(p, flags, mode=0o644):
     fd = os.open(p, flags, mode)
     s = os.fstat(fd)
+    fl = fcntl.fcntl(fd, fcntl.F_GETFL)
     os.close(fd)
-    return (oct(s.st_mode), s.st_size)
+    return (oct(s.st_mode), s.st_size, oct(fl))
+libc.opendir.restype = ctypes.c_void_p
+libc.opendir.argtypes = [ctypes.c_char_p]
+libc.dirfd.argtypes = [ctypes.c_void_p]
+libc.closedir.argtypes = [ctypes.c_void_p]
+def dirflags(p):
+    d = libc.opendir(p.encode())
+    if not d:
+        return "E" + str(ctypes.get_errno())
+    fd = libc.dirfd(d)
+    r = (oct(fcntl.fcntl(fd, fcntl.F_GETFL)), fcntl.fcntl(fd, fcntl.F_GETFD))
+    libc.closedir(d)
+    return r
 for p in sys.argv[1:]:
     print(p)
     print("  stat", res(lambda: st(os.stat(p))))
@@ -58,7 +71,7 @@ for p in sys.argv[1:]:
     print("  readlink", res(lambda: os.readlink(p)))
     print("  listxattr", res(lambda: sorted(os.listxattr(p))), res(lambda: sorted(os.listxattr(p, follow_symlinks=False))))
     print("  open", res(lambda: opened(p, os.O_RDONLY)), res(lambda: opened(p, os.O_RDONLY | os.O_NOFOLLOW)), res(lambda: opened(p, os.O_RDONLY | os.O_DIRECTORY)))
-    print("  opendir", res(lambda: sorted(os.listdir(p))))
+    print("  opendir", res(lambda: sorted(os.listdir(p))), dirflags(p))
 "#;
 
 /// On each path: the calls that make, change and remove entries, each on a fresh
@@ -255,7 +268,8 @@ fn store_calls_reach_ptnix_rarely(m: Mode, shim: Shim) {
         // fstatat of "" in glibc 2.33 to 2.38, 200 more. Its open makes none.
         assert!(seen < 500 && opens < 150, "{seen} calls reached ptnix, {opens} opens\n{out}");
     } else {
-        assert!(seen >= 1000, "{seen} calls reached ptnix\n{out}");
+        // (fdopendir's fstat reaches ptnix only with glibc 2.33 to 2.38.)
+        assert!(seen >= 800, "{seen} calls reached ptnix\n{out}");
     }
 }
 

@@ -18,7 +18,8 @@
  * goes the slow way too (its target may be an absolute /nix path).
  *
  * No libc: it must load into any program whatever its libc's version. It uses only
- * `__errno_location` and `environ`, which glibc and musl both export.
+ * `__errno_location`, `environ` and `fdopendir`, which glibc and musl both export
+ * (all weak), and looks whether `gnu_get_libc_version` is there.
  */
 
 #include <stddef.h>
@@ -83,6 +84,7 @@
 #define EPERM 1
 #define E2BIG 7
 #define ENOSYS 38
+#define ENOENT 2
 #define ENOTDIR 20
 #define EMFILE 24
 #define ENFILE 23
@@ -519,10 +521,11 @@ int lutimes(const char *p, const struct timeval_ tv[2])
     return utimensat(AT_FDCWD, p, tv ? ts : 0, AT_SYMLINK_NOFOLLOW);
 }
 
-/* Without openat2: the directory walked (walk_dir), then the name opened in it with
- * O_NOFOLLOW. A symlink there gives ELOOP (where openat2 says ELOOP), or with
- * O_DIRECTORY ENOTDIR, which the kernel checks first (fs/namei.c do_open): both go
- * the slow way, which follows the symlink where the call does. The
+/* Without openat2: the directory walked (walk_dir), then the name opened in it,
+ * unless it is a symlink (where openat2 says ELOOP), which goes the slow way (that
+ * follows it where the call does). ELOOP and ENOTDIR go the slow way as well (with
+ * the caller's O_NOFOLLOW a symlink gives either: O_DIRECTORY's ENOTDIR is checked
+ * first, fs/namei.c do_open). The
  * program's open must return the lowest free number, which the walk's descriptor
  * may hold: the file is then moved onto it (dup3 closes the directory's), with the
  * close-on-exec flag asked for. 1 done (*r the result), 0 the slow way. */
@@ -531,7 +534,17 @@ static int walk_open(char *host, size_t ls, int flags, int mode, long *r)
     int d = walk_dir(host, ls);
     if (d < 0)
         return 0;
-    long f = fast6(SYS_openat, d, (long)(host + ls + 1), flags | O_NOFOLLOW, mode, 0);
+    const char *name = host + ls + 1;
+    /* A caller that did not ask for O_NOFOLLOW must not find it in F_GETFL: the name
+     * is checked for a symlink first instead, as plain_lone does. */
+    if (!(flags & O_NOFOLLOW)) {
+        struct stat st;
+        if (fast6(SYS_newfstatat, d, (long)name, (long)&st, AT_SYMLINK_NOFOLLOW, 0) == 0 && S_ISLNK(st.st_mode)) {
+            close_fd(d);
+            return 0;
+        }
+    }
+    long f = fast6(SYS_openat, d, (long)name, flags, mode, 0);
     /* EMFILE, ENFILE: the walk's descriptor took the last number, which the program's
      * open would have had (the kernel takes the number before the lookup, so nothing
      * was made). */
@@ -601,13 +614,21 @@ static int do_openat(int dirfd, const char *path, int flags, int mode)
  * fcntl calls are not path calls.) The open takes the fast path or the slow way as
  * any open does. */
 extern void *fdopendir(int fd) __attribute__((weak));
+/* glibc's alone (musl has none): glibc's opendir adds O_NONBLOCK, musl's does not. */
+extern const char *gnu_get_libc_version(void) __attribute__((weak));
 void *opendir(const char *name)
 {
     if (!fdopendir || !__errno_location) {
         ret_errno(-ENOSYS);
         return 0;
     }
-    int fd = do_openat(AT_FDCWD, name, O_NONBLOCK | O_DIRECTORY | O_CLOEXEC /* | O_RDONLY */, 0);
+    /* glibc answers "" itself, before any call. */
+    if (name && !name[0]) {
+        ret_errno(-ENOENT);
+        return 0;
+    }
+    int flags = O_DIRECTORY | O_CLOEXEC | (gnu_get_libc_version ? O_NONBLOCK : 0); /* | O_RDONLY */
+    int fd = do_openat(AT_FDCWD, name, flags, 0);
     if (fd < 0)
         return 0;
     void *d = fdopendir(fd);
@@ -855,7 +876,6 @@ __attribute__((constructor)) static void shim_init(void)
 #define SYS_pread64 17
 #define RESOLVE_NO_MAGICLINKS 0x02
 #define RESOLVE_BENEATH 0x08
-#define ENOENT 2
 
 /* The public head of glibc's struct link_map (<link.h>). */
 struct lmap {
