@@ -98,7 +98,7 @@ impl Stats {
         }
         if let Some(n) = self.shimmed {
             let audited = self.audited.unwrap_or(0);
-            let _ = writeln!(s, "  in-process fast path: preloaded at {n} execs, library search answered at {audited} (its calls make no stop and are not counted)");
+            let _ = writeln!(s, "  in-process fast path: preloaded at {n} execs, auditor for the library search at {audited} (its calls make no stop and are not counted)");
         }
         if self.entry_other > 0 {
             let _ = writeln!(s, "  entry stops of other syscalls (pure-ptrace mode): {}", self.entry_other);
@@ -132,10 +132,28 @@ impl Stats {
         if !self.notified.is_empty() {
             let _ = writeln!(s, "  time in the notification supervisor: {:.1} ms", self.notif_time.as_secs_f64() * 1e3);
         }
+        // The times above run from a stop's report to the tracee's resumption, and
+        // include whatever ran on ptnix's CPU meanwhile (a tracee woken there may run
+        // first); the CPU time ptnix's threads used is the kernel's count.
+        if let Some((user, system)) = own_cpu_time() {
+            let _ = writeln!(s, "  CPU time of ptnix's own threads: {:.1} ms user, {:.1} ms system", user * 1e3, system * 1e3);
+        }
         let _ = match self.moves {
             Some(n) => writeln!(s, "  CPU placement: {n} moves of tracees to the tracer's CPU and back"),
             None => writeln!(s, "  CPU placement: off (--no-pin, or a single CPU)"),
         };
         s
     }
+}
+
+/// The user and system CPU time, in seconds, of all of ptnix's threads
+/// (getrusage(RUSAGE_SELF); its tracees are children, counted apart).
+fn own_cpu_time() -> Option<(f64, f64)> {
+    // SAFETY: getrusage writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return None;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Some((secs(u.ru_utime), secs(u.ru_stime)))
 }
