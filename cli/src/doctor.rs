@@ -92,10 +92,10 @@ pub fn run(quiet: bool, store: &Path) -> u8 {
     if p.ptrace.is_ok() {
         if p.seccomp {
             r.add(Level::Ok, "seccomp-bpf tracing works: only path syscalls stop");
-            if ptnix_tracer::kernel::at_least(5, 6) {
-                r.add(Level::Ok, "in-process fast path: dynamically linked programs make their stat, getxattr, readlink, access and open calls on store paths and lone names themselves, and glibc 2.35+ loaders get their library search answered (--no-shim turns it off)");
+            if ptnix_tracer::fast_path_usable() {
+                r.add(Level::Ok, "in-process fast path: dynamically linked programs make their stat, getxattr, readlink, access, open and opendir calls on store paths and lone names themselves, and glibc 2.35+ loaders get their library search answered (--no-shim turns it off)");
             } else {
-                r.add(Level::Warn, "in-process fast path unavailable (it needs openat2, Linux 5.6): every store path call goes through ptnix, which is slower");
+                r.add(Level::Warn, "in-process fast path unavailable (it needs Linux 4.17): every store path call goes through ptnix, which is slower");
             }
             if ptnix_tracer::notifications_usable() {
                 if ptnix_tracer::kernel::at_least(5, 14) {

@@ -287,6 +287,21 @@ static void close_fd(int fd)
     fast6(SYS_close, fd, 0, 0, 0, 0);
 }
 
+/* Whether `name` in `dirfd` is a symlink (an fstatat of its own, as ptnix's lstat). */
+static int is_symlink(int dirfd, const char *name)
+{
+    struct stat st;
+    return fast6(SYS_newfstatat, dirfd, (long)name, (long)&st, AT_SYMLINK_NOFOLLOW, 0) == 0 && S_ISLNK(st.st_mode);
+}
+
+/* An O_PATH descriptor of the host store, opened with openat2 (no symlink on its
+ * path), or the error. */
+static long open_store(void)
+{
+    struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS };
+    return fast6(SYS_openat2, AT_FDCWD, (long)host_store, (long)&how, sizeof how, 0);
+}
+
 /* A call on the entry a store path names, made relative to its directory as
  * nr(dirfd, name, a, b, c): 1 done (*r its result), 0 the slow way. `follow`: the
  * call follows the last name, so a symlink there goes the slow way. */
@@ -537,12 +552,9 @@ static int walk_open(char *host, size_t ls, int flags, int mode, long *r)
     const char *name = host + ls + 1;
     /* A caller that did not ask for O_NOFOLLOW must not find it in F_GETFL: the name
      * is checked for a symlink first instead, as plain_lone does. */
-    if (!(flags & O_NOFOLLOW)) {
-        struct stat st;
-        if (fast6(SYS_newfstatat, d, (long)name, (long)&st, AT_SYMLINK_NOFOLLOW, 0) == 0 && S_ISLNK(st.st_mode)) {
-            close_fd(d);
-            return 0;
-        }
+    if (!(flags & O_NOFOLLOW) && is_symlink(d, name)) {
+        close_fd(d);
+        return 0;
     }
     long f = fast6(SYS_openat, d, (long)name, flags, mode, 0);
     /* EMFILE, ENFILE: the walk's descriptor took the last number, which the program's
@@ -587,10 +599,9 @@ static int do_openat(int dirfd, const char *path, int flags, int mode)
         if (fd != -ELOOP && fd != -ENOSYS && fd != -EPERM && fd != -E2BIG)
             return (int)ret_errno(fd);
         if (fd == -ENOSYS)
-            no_openat2 = 1;
+            openat2_missing(fd);
         if (fd == -EPERM && !no_openat2) {
-            struct open_how probe = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS };
-            long p = fast6(SYS_openat2, AT_FDCWD, (long)host_store, (long)&probe, sizeof probe, 0);
+            long p = open_store();
             if (p >= 0)
                 close_fd((int)p);
             openat2_missing(p);
@@ -807,11 +818,7 @@ static int plain_lone(int dirfd, const char *p, int follow)
 {
     if (!lone_name(p))
         return 0;
-    if (!follow)
-        return 1;
-    struct stat st;
-    long s = fast6(SYS_newfstatat, dirfd, (long)p, (long)&st, AT_SYMLINK_NOFOLLOW, 0);
-    return !(s == 0 && S_ISLNK(st.st_mode));
+    return !follow || !is_symlink(dirfd, p);
 }
 
 /* Whether entry `s` ends in `=TAIL` or `:TAIL`. */
@@ -1070,8 +1077,7 @@ char *la_objsearch(const char *name, uintptr_t *ck, unsigned int flag)
         return (char *)name;
     if (no_openat2)
         return (char *)name;
-    struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS };
-    long store = fast6(SYS_openat2, AT_FDCWD, (long)host_store, (long)&how, sizeof how, 0);
+    long store = open_store();
     if (store < 0) {
         openat2_missing(store);
         return (char *)name;

@@ -132,11 +132,8 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     optional.placement = opts.pin && placement::worthwhile();
     optional.listing_fd_base = if opts.seccomp { crate::listingfd::base(&mapping) } else { 0 };
     // The fast path needs the filter (which lets its calls through by their address
-    // and cookie) and a store that maps by prefix alone. The object's gadget is mapped
-    // with MAP_FIXED_NOREPLACE (Linux 4.17: before, the flag is ignored and a second
-    // copy of the object would take the address for a hint); it checks directories
-    // for symlinks with openat2 (5.6) where there is one, else name by name.
-    let shim = match (opts.seccomp && opts.shim && kernel::at_least(4, 17), mapping.plain_store()) {
+    // and cookie), a store that maps by prefix alone, and a kernel it runs on.
+    let shim = match (opts.seccomp && opts.shim && crate::shim::kernel_supports(), mapping.plain_store()) {
         (true, Some(store)) => crate::shim::Shim::install(&mut shortlinks, &store, &crate::hostfs::special_lone_names(&mapping)),
         _ => None,
     };

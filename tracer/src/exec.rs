@@ -116,7 +116,7 @@ impl Engine {
         if let Some(shim) = self.shim.as_ref().filter(|_| plain_search && plan.exe.is_some()) {
             if plan.lead.get(1).map(Vec::as_slice) == Some(b"--argv0") && fs.loader_kind(&plan.filename).audit {
                 plan.lead.splice(1..1, [b"--audit".to_vec(), shim.object.clone()]);
-                *fs.stats.audited.get_or_insert(0) += 1;
+                fs.stats.audited += 1;
             }
         }
         if let Some(t) = self.tracees.get_mut(&pid) {

@@ -37,6 +37,12 @@ mod tracee;
 
 pub use engine::{run, Launcher, Options, Outcome, RunError};
 
+/// Whether `ptnix run` gives dynamically linked programs the in-process fast path on
+/// this kernel (given that its seccomp filter can be installed): see `shim`.
+pub fn fast_path_usable() -> bool {
+    shim::kernel_supports()
+}
+
 /// Whether `ptnix run` answers the stat family by seccomp notification on this host
 /// (given that its seccomp filter can be installed): see `notif`.
 pub fn notifications_usable() -> bool {

@@ -150,8 +150,6 @@ impl ShortLinks {
         self.write_file(&name, content, 0o600)
     }
 
-    /// Writes `content` to the new file `name` (mode `mode`) in the private directory
-    /// and returns its path.
     /// Where [`write_file`](Self::write_file) puts `name`.
     pub fn file_path(&mut self, name: &[u8]) -> Result<Vec<u8>, i32> {
         let mut p = self.ensure_dir()?;
@@ -160,6 +158,8 @@ impl ShortLinks {
         Ok(p)
     }
 
+    /// Writes `content` to the new file `name` (mode `mode`) in the private directory
+    /// and returns its path.
     pub fn write_file(&mut self, name: &[u8], content: &[u8], mode: u32) -> Result<Vec<u8>, i32> {
         use std::io::Write;
         let p = self.file_path(name)?;

@@ -40,7 +40,7 @@ pub struct Stats {
     pub shimmed: Option<u64>,
     /// Of those, execs through glibc's loader where the object also answers the
     /// library search (`--audit`).
-    pub audited: Option<u64>,
+    pub audited: u64,
     /// Time the supervisor spent answering notifications.
     pub notif_time: Duration,
     /// Moves of tracees to the tracer's CPU and back (None: placement is off).
@@ -97,8 +97,7 @@ impl Stats {
             }
         }
         if let Some(n) = self.shimmed {
-            let audited = self.audited.unwrap_or(0);
-            let _ = writeln!(s, "  in-process fast path: preloaded at {n} execs, auditor for the library search at {audited} (its calls make no stop and are not counted)");
+            let _ = writeln!(s, "  in-process fast path: preloaded at {n} execs, auditor for the library search at {} (its calls make no stop and are not counted)", self.audited);
         }
         if self.entry_other > 0 {
             let _ = writeln!(s, "  entry stops of other syscalls (pure-ptrace mode): {}", self.entry_other);
