@@ -280,8 +280,8 @@ both_modes! {
         answers_as_without(m, Shim::On);
     }
 
-    /// On a kernel without openat2 (before Linux 5.6, as CentOS 7's; ptnix's tests
-    /// make the object act so) it walks the directories name by name: every call on
+    /// On a kernel without openat2 (Linux 4.17 to 5.5, or a container policy older
+    /// than it; ptnix's tests make the object act so) it walks the directories name by name: every call on
     /// every kind of store path answers, and every write leaves the store, as
     /// without the fast path; opens return the numbers they would (the walk's own
     /// descriptor never takes the lowest); and store calls still reach ptnix only
