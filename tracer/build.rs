@@ -18,7 +18,7 @@ fn main() {
     // mprotect calls for the loader at each exec.
     let status = Command::new(&cc)
         .args(["-O2", "-Wall", "-Werror", "-shared", "-fPIC", "-nostdlib", "-fno-stack-protector", "-mno-red-zone"])
-        .args(["-fno-builtin", "-Wl,-z,now", "-Wl,-z,noexecstack", "-Wl,-z,noseparate-code", "-Wl,-z,norelro", "-o"])
+        .args(["-fno-builtin", "-Wl,--hash-style=gnu", "-Wl,-z,now", "-Wl,-z,noexecstack", "-Wl,-z,noseparate-code", "-Wl,-z,norelro", "-o"])
         .arg(&out)
         .arg(src)
         .status()

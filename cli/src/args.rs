@@ -87,7 +87,7 @@ pub fn command() -> Command {
                     Arg::new("no-shim")
                         .long("no-shim")
                         .action(ArgAction::SetTrue)
-                        .help("Do not preload ptnix's in-process fast path (also: PTNIX_NO_SHIM=1). \
+                        .help("Do not load ptnix's in-process fast path (also: PTNIX_NO_SHIM=1). \
                                By default dynamically linked x86_64 programs load a small object \
                                that makes their stat, getxattr, access, open and opendir calls on store \
                                paths and on lone names without a stop or a notification, and \

@@ -98,30 +98,18 @@ const MAX_NEEDED: usize = 256;
 /// loads first, in order): empty for anything else, or where the dynamic section or
 /// its string table cannot be found in the file.
 pub fn needed(read: &mut ReadAt<'_>) -> Result<Vec<Vec<u8>>, crate::Errno> {
-    let Headers::Found { phdrs, ctx } = program_headers(read)? else { return Ok(Vec::new()) };
-    if !ctx.is_big() || !ctx.is_little_endian() {
-        return Ok(Vec::new());
-    }
-    let Some(dynamic) = phdrs.iter().find(|p| p.p_type == PT_DYNAMIC) else { return Ok(Vec::new()) };
-    let dyn_bytes = read(dynamic.p_offset, dynamic.p_filesz.min(MAX_DYNAMIC) as usize)?;
+    let Some((entries, phdrs)) = dynamic_entries(read)? else { return Ok(Vec::new()) };
     let (mut names, mut strtab, mut strsz) = (Vec::new(), None, 0u64);
-    for e in dyn_bytes.chunks_exact(16) {
-        let tag = i64::from_le_bytes(e[..8].try_into().unwrap());
-        let val = u64::from_le_bytes(e[8..].try_into().unwrap());
+    for &(tag, val) in &entries {
         match tag {
-            0 => break,                                          // DT_NULL
-            1 if names.len() < MAX_NEEDED => names.push(val),     // DT_NEEDED
-            5 => strtab = Some(val),                              // DT_STRTAB (an address)
-            10 => strsz = val,                                    // DT_STRSZ
+            1 if names.len() < MAX_NEEDED => names.push(val), // DT_NEEDED
+            5 => strtab = Some(val),                           // DT_STRTAB (an address)
+            10 => strsz = val,                                 // DT_STRSZ
             _ => {}
         }
     }
     // The string table's file offset: through the PT_LOAD segment that holds it.
-    let Some(addr) = strtab else { return Ok(Vec::new()) };
-    let Some(seg) = phdrs.iter().find(|p| p.p_type == PT_LOAD && addr >= p.p_vaddr && addr - p.p_vaddr < p.p_filesz) else {
-        return Ok(Vec::new());
-    };
-    let base = seg.p_offset + (addr - seg.p_vaddr);
+    let Some(base) = strtab.and_then(|a| file_offset(&phdrs, a)) else { return Ok(Vec::new()) };
     let mut out = Vec::with_capacity(names.len());
     for off in names.into_iter().filter(|&o| o < strsz) {
         let Some(at) = base.checked_add(off) else { continue };
@@ -129,6 +117,97 @@ pub fn needed(read: &mut ReadAt<'_>) -> Result<Vec<Vec<u8>>, crate::Errno> {
         out.push(bytes[..memchr::memchr(0, &bytes).unwrap_or(bytes.len())].to_vec());
     }
     Ok(out)
+}
+
+/// At most this many bytes of relocations, symbols or strings are read.
+const MAX_TABLE: u64 = 8 << 20;
+
+/// The entries of the file's PT_DYNAMIC (tag, value), up to DT_NULL, and its program
+/// headers; None for anything but ELF64 little-endian with a dynamic section.
+fn dynamic_entries(read: &mut ReadAt<'_>) -> Result<Option<(Vec<(i64, u64)>, Vec<ProgramHeader>)>, crate::Errno> {
+    let Headers::Found { phdrs, ctx } = program_headers(read)? else { return Ok(None) };
+    if !ctx.is_big() || !ctx.is_little_endian() {
+        return Ok(None);
+    }
+    let Some(dynamic) = phdrs.iter().find(|p| p.p_type == PT_DYNAMIC) else { return Ok(None) };
+    let bytes = read(dynamic.p_offset, dynamic.p_filesz.min(MAX_DYNAMIC) as usize)?;
+    let entries = bytes
+        .chunks_exact(16)
+        .map(|e| (i64::from_le_bytes(e[..8].try_into().unwrap()), u64::from_le_bytes(e[8..].try_into().unwrap())))
+        .take_while(|&(tag, _)| tag != 0)
+        .collect();
+    Ok(Some((entries, phdrs)))
+}
+
+/// The file offset of address `addr`: through the PT_LOAD segment whose file bytes
+/// hold it.
+fn file_offset(phdrs: &[ProgramHeader], addr: u64) -> Option<u64> {
+    let seg = phdrs.iter().find(|p| p.p_type == PT_LOAD && addr >= p.p_vaddr && addr - p.p_vaddr < p.p_filesz)?;
+    seg.p_offset.checked_add(addr - seg.p_vaddr)
+}
+
+/// Whether an ELF64 little-endian file refers to an undefined symbol that `wanted`
+/// names through a relocation of DT_RELA (R_X86_64_64 or R_X86_64_GLOB_DAT): a
+/// function reached through the GOT alone (code built with -fno-plt, as Rust's is, or
+/// a function whose address the object takes), which the loader binds without asking
+/// an auditor: rtld-audit's la_symbind is called for PLT slots (DT_JMPREL) and dlsym.
+/// False for anything else, or where the tables are not found in the file.
+pub fn got_references(read: &mut ReadAt<'_>, wanted: &dyn Fn(&[u8]) -> bool) -> Result<bool, crate::Errno> {
+    let Some((entries, phdrs)) = dynamic_entries(read)? else { return Ok(false) };
+    let get = |tag: i64| entries.iter().find(|e| e.0 == tag).map(|e| e.1);
+    // DT_RELA, DT_RELASZ, DT_SYMTAB, DT_STRTAB, DT_STRSZ.
+    let (Some(rela), Some(relasz), Some(symtab), Some(strtab), Some(strsz)) = (get(7), get(8), get(6), get(5), get(10)) else {
+        return Ok(false);
+    };
+    let (Some(rela), Some(symtab), Some(strtab)) = (file_offset(&phdrs, rela), file_offset(&phdrs, symtab), file_offset(&phdrs, strtab)) else {
+        return Ok(false);
+    };
+    let relocs = read(rela, relasz.min(MAX_TABLE) as usize)?;
+    let mut syms: Vec<u64> = relocs
+        .chunks_exact(24)
+        .filter_map(|r| {
+            let info = u64::from_le_bytes(r[8..16].try_into().unwrap());
+            // R_X86_64_64, R_X86_64_GLOB_DAT; symbol 0 is none.
+            (matches!(info as u32, 1 | 6) && info >> 32 != 0).then_some(info >> 32)
+        })
+        .collect();
+    syms.sort_unstable();
+    syms.dedup();
+    let Some(&last) = syms.last() else { return Ok(false) };
+    let symbols = read(symtab, ((last + 1) * 24).min(MAX_TABLE) as usize)?;
+    let strings = read(strtab, strsz.min(MAX_TABLE) as usize)?;
+    for i in syms {
+        let Some(s) = usize::try_from(i * 24).ok().and_then(|at| symbols.get(at..at + 24)) else { break };
+        let name = u32::from_le_bytes(s[..4].try_into().unwrap()) as usize;
+        let shndx = u16::from_le_bytes(s[6..8].try_into().unwrap());
+        let Some(tail) = strings.get(name..) else { continue };
+        let Some(end) = memchr::memchr(0, tail) else { continue };
+        if shndx == 0 && wanted(&tail[..end]) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// [`got_references`] over bytes in memory.
+pub fn got_references_in(bytes: &[u8], wanted: &dyn Fn(&[u8]) -> bool) -> bool {
+    got_references(&mut in_memory(bytes), wanted).unwrap_or(false)
+}
+
+/// The names of the functions a shared object defines in its dynamic symbol table,
+/// sorted; empty if it cannot be parsed.
+pub fn defined_functions(object: &[u8]) -> Vec<Vec<u8>> {
+    let Ok(elf) = Elf::parse(object) else { return Vec::new() };
+    let mut names: Vec<Vec<u8>> = elf
+        .dynsyms
+        .iter()
+        .filter(|s| s.st_shndx != 0 && s.is_function())
+        .filter_map(|s| elf.dynstrtab.get_at(s.st_name))
+        .map(|n| n.as_bytes().to_vec())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// Reads of `bytes` as of a file (fewer bytes at its end).
@@ -182,6 +261,23 @@ mod tests {
         for n in [10, 63, 64, 100, 300] {
             assert_eq!(interpreter_in(&ls[..n]), ElfInterp::Malformed, "{n}");
         }
+    }
+
+    #[test]
+    fn got_references_of_a_small_object() {
+        // See testdata/got-globdat.c: stat and open through R_X86_64_GLOB_DAT.
+        let so = include_bytes!("../testdata/got-globdat.so");
+        assert!(got_references_in(so, &|n| n == b"stat"));
+        assert!(got_references_in(so, &|n| n == b"open"));
+        assert!(!got_references_in(so, &|n| n == b"lstat" || n == b"f"));
+        // Truncated anywhere: no panic, and no answer without the tables.
+        for n in [16, 64, 300, 600, 1000, so.len() - 1] {
+            let _ = got_references_in(&so[..n], &|_| true);
+        }
+        assert!(!got_references_in(&so[..64], &|_| true));
+        // A program that calls through the PLT: its references are JUMP_SLOTs.
+        let sh = std::fs::read("/bin/sh").unwrap();
+        assert!(!got_references_in(&sh, &|n| n == b"execve"));
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct ExecPlan {
     /// The program's guest path when it runs under an explicitly started loader:
     /// `/proc/PID/exe` must show this rather than the loader.
     pub exe: Option<Vec<u8>>,
+    /// That program's host path.
+    pub exe_host: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,7 +163,7 @@ fn plan_inner(map: &Mapping, fs: &mut impl ExecFs, req: ExecRequest<'_>, dynamic
     let mut cwd_relative = req.cwd_relative;
     let finish = |needs: bool, filename: Vec<u8>, lead: Vec<Vec<u8>>| {
         if needs {
-            ExecOutcome::Plan(ExecPlan { filename, lead, exe: None })
+            ExecOutcome::Plan(ExecPlan { filename, lead, exe: None, exe_host: None })
         } else {
             ExecOutcome::Unchanged
         }
@@ -222,7 +224,7 @@ fn plan_inner(map: &Mapping, fs: &mut impl ExecFs, req: ExecRequest<'_>, dynamic
         }
         next.push(name_for(&cur, &r.guest, cwd_relative));
         next.extend(lead.drain(1..));
-        return ExecOutcome::Plan(ExecPlan { filename: loader_host, lead: next, exe: Some(r.guest) });
+        return ExecOutcome::Plan(ExecPlan { filename: loader_host, lead: next, exe: Some(r.guest), exe_host: Some(host) });
     }
     ExecOutcome::Error(libc::ELOOP)
 }

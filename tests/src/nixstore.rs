@@ -435,7 +435,7 @@ fn nix_add(b: &Fixture, dirs: &[&Path]) -> Vec<String> {
 
 /// Sets PT_INTERP and RUNPATH of `file` to the glibc store path, on the host, and
 /// checks the result with patchelf and readelf.
-fn patch(file: &Path, glibc: &str) {
+pub fn patch(file: &Path, glibc: &str) {
     let f = file.to_str().unwrap();
     let interp = format!("{glibc}/{LOADER}");
     host(

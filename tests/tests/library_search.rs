@@ -211,7 +211,7 @@ both_modes! {
         let out = fx.run(&[&p]).ok();
         let err = out.stderr();
         let tried = err.contains("/nix/store/aaa-nolib/lib/libfoo.so");
-        let answered = err.lines().any(|l| l.contains("auditor for the library search at 1 "));
+        let answered = err.lines().any(|l| l.contains("1 of them as the loader's auditor"));
         assert_eq!((tried, answered), (!m.seccomp(), m.seccomp()), "\n{out}");
         fx.flags.push("--no-shim");
         let out = fx.run(&[&p]).ok();

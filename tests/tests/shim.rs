@@ -229,14 +229,23 @@ fn calls_seen(stderr: &str, name: &str) -> u64 {
 fn answers_as_without(m: Mode, shim: Shim) {
     let mut fx = Fixture::new(m);
     let paths = store_paths(&fx);
-    let mut argv = vec![PYTHON.to_string(), "-c".into(), CALLS.into()];
+    answers_in(&mut fx, PYTHON, &paths, shim);
+}
+
+/// [`answers_as_without`] in `fx`, whose store has [`store_paths`], run by `python`.
+/// The `--stats` report of the run with the fast path.
+fn answers_in(fx: &mut Fixture, python: &str, paths: &[String], shim: Shim) -> String {
+    let saved = (fx.flags.clone(), fx.envs.clone());
+    let mut argv = vec![python.to_string(), "-c".into(), CALLS.into()];
     argv.extend(paths.iter().cloned());
-    shim.set(&mut fx);
+    fx.flags.push("--stats");
+    shim.set(fx);
     let with = fx.run(&argv).ok();
     // The same store: the inode numbers printed are the same ones.
-    fx.envs.clear();
-    Shim::Off.set(&mut fx);
+    (fx.flags, fx.envs) = saved.clone();
+    Shim::Off.set(fx);
     let without = fx.run(&argv).ok();
+    (fx.flags, fx.envs) = saved;
     assert_eq!(with.stdout(), without.stdout(), "\nwith the fast path:\n{with}\nwithout:\n{without}");
     // The answers are the real ones, not two equal wrong ones.
     let out = with.stdout();
@@ -245,20 +254,28 @@ fn answers_as_without(m: Mode, shim: Shim) {
     assert!(out.contains("/nix/store/aaa-pkg/bin/tool/\n  stat E20\n"), "\n{out}");
     assert!(out.contains("/nix/store/ccc-locked/inner/f\n  stat E13\n"), "\n{out}");
     assert!(out.contains("  readlink /nix/store/bbb-other/file\n"), "\n{out}");
+    with.stderr()
 }
 
 /// 600 stat, lstat and open calls on store paths and 200 opendir: made without a
 /// stop or a notification in the seccomp modes (but opendir's fstat); without the
 /// filter there is no fast path, and every one reaches ptnix.
 fn store_calls_reach_ptnix_rarely(m: Mode, shim: Shim) {
-    let mut fx = Fixture::new(m);
+    calls_in(&mut Fixture::new(m), PYTHON, shim);
+}
+
+/// [`store_calls_reach_ptnix_rarely`] in `fx`, run by `python`.
+fn calls_in(fx: &mut Fixture, python: &str, shim: Shim) {
+    let m = fx.mode;
+    let saved = (fx.flags.clone(), fx.envs.clone());
     for i in 0..200 {
         fx.write(fx.host(format!("/nix/store/ddd-many/f{i}")), "x");
     }
     let code = "import os\nfor i in range(200):\n    os.stat('/nix/store/ddd-many/f%d' % i)\n    os.lstat('/nix/store/ddd-many/f%d' % i)\n    os.close(os.open('/nix/store/ddd-many/f%d' % i, os.O_RDONLY))\nfor i in range(200):\n    assert len(os.listdir('/nix/store/ddd-many')) == 200\nprint('done')";
     fx.flags.push("--stats");
-    shim.set(&mut fx);
-    let out = fx.run(&[PYTHON, "-c", code]).ok();
+    shim.set(fx);
+    let out = fx.run(&[python, "-c", code]).ok();
+    (fx.flags, fx.envs) = saved;
     assert_eq!(out.stdout(), "done\n");
     let err = out.stderr();
     let seen = calls_seen(&err, "newfstatat") + calls_seen(&err, "statx") + calls_seen(&err, "openat");
@@ -478,5 +495,83 @@ print(os.path.exists('/nix/store/eee-out/target'))
 "#;
         fx.run(&[PYTHON, "-c", code]).expect_stdout("0o640\n17\n40\nTrue\n");
         assert_eq!(fx.read_string(fx.host("/nix/store/eee-out/new")), "hi");
+    }
+}
+
+/// tests/c/storecalls.c built with `flags`, copied into the store as
+/// `/nix/store/NAME/bin/storecalls` and given the store's loader and libraries
+/// (patchelf): its guest path.
+fn storecalls(fx: &Fixture, st: &nixstore::Store, name: &str, flags: &[&str]) -> String {
+    let prog = c_prog_with("storecalls", &format!("storecalls-{name}"), flags);
+    let guest = format!("/nix/store/{name}/bin/storecalls");
+    let host = fx.host(&guest);
+    nixstore::write_from_child(fx, &host, std::fs::read(&prog).unwrap(), 0o755);
+    nixstore::patch(&host, &st.glibc);
+    guest
+}
+
+// A store program started through glibc's loader (2.35 or newer, as the test store's
+// is: the host's) gets the object once, as the loader's auditor, which then binds the
+// program's calls to itself (shim.c `la_symbind64`) instead of a preloaded copy.
+both_modes! {
+    /// Every call on every kind of store path answers as without the fast path, and
+    /// the program's store calls reach ptnix as rarely as a preloaded copy lets them.
+    fn as_the_loaders_auditor_answers_as_without_it(m: Mode) {
+        let Some((mut fx, st)) = nixstore::setup(m) else { return };
+        let python = st.tool("python3.11");
+        let paths = store_paths(&fx);
+        let report = answers_in(&mut fx, &python, &paths, Shim::On);
+        if m.seccomp() {
+            assert!(report.contains("in-process fast path: at 1 execs, 1 of them as the loader's auditor"), "\n{report}");
+        }
+        calls_in(&mut fx, &python, Shim::On);
+        answers_in(&mut fx, &python, &paths, Shim::NoOpenat2);
+    }
+
+    /// The object is mapped once (the auditor's copy alone), and the environment is the
+    /// program's: no LD_PRELOAD of ptnix's, nor in its children's. A preloaded
+    /// interposer of the program's own (fakeroot) still comes first.
+    fn as_the_loaders_auditor_it_is_loaded_once(m: Mode) {
+        let Some((fx, st)) = nixstore::setup(m) else { return };
+        let python = st.tool("python3.11");
+        let show = "import os; print(sum(1 for l in open('/proc/self/maps') if 'shim.so' in l and ' r-xp ' in l), sorted(k for k in os.environ if 'PRELOAD' in k or 'AUDIT' in k or 'PTNIX' in k))";
+        let code = format!("import subprocess, sys\nexec({show:?})\nsys.stdout.flush()\nsubprocess.run([sys.executable, '-c', {show:?}])");
+        let n = if m.seccomp() { 1 } else { 0 };
+        fx.run(&[&python, "-c", &code]).expect_stdout(&format!("{n} []\n{n} []\n"));
+        // The program's own preloaded interposer still gets its calls first.
+        require!(Cc);
+        let lib = c_prog_with("interposer", "interposer.so", &["-shared", "-fPIC"]);
+        let code = "import ctypes; print(ctypes.CDLL(None).access(b'/nix/store/missing', 0))";
+        fx.cmd(&[&python, "-c", code]).env("LD_PRELOAD", &lib).run().expect_stdout("0\n");
+        fx.run(&[&python, "-c", code]).expect_stdout("-1\n");
+    }
+
+    /// However the program was linked, its store calls are the object's: through the
+    /// PLT, bound lazily or at load (-z now: glibc calls la_symbind for those too),
+    /// the auditor binds them; a program that reaches them through its GOT alone
+    /// (-fno-plt, as Rust's code is), which the loader binds without asking an
+    /// auditor, gets the preloaded copy too.
+    fn as_the_loaders_auditor_however_linked(m: Mode) {
+        require!(Cc);
+        let Some((mut fx, st)) = nixstore::setup(m) else { return };
+        fx.write(fx.host("/nix/store/fff-data/file"), "12345");
+        fx.flags.push("--stats");
+        for (name, flags, copies) in [("lazy", &["-Wl,-z,lazy"][..], 1), ("now", &["-Wl,-z,now"][..], 1), ("noplt", &["-fno-plt"][..], 2)] {
+            let prog = storecalls(&fx, st, &format!("ggg-{name}"), flags);
+            let out = fx.run(&[&prog, "/nix/store/fff-data/file", "100"]).ok();
+            let copies = if m.seccomp() { copies } else { 0 };
+            assert_eq!(out.stdout(), format!("storecalls OK 5 {copies}\n"), "{name}\n{out}");
+            let err = out.stderr();
+            let seen = calls_seen(&err, "newfstatat") + calls_seen(&err, "openat") + calls_seen(&err, "access");
+            // 500 calls on store paths and 100 opendir; the loader's own start makes
+            // about 10.
+            if m.seccomp() {
+                assert!(seen < 150, "{name}: {seen} calls reached ptnix\n{out}");
+                let report = format!("1 of them as the loader's auditor, which also answers the library search ({} of those preloaded as well", copies - 1);
+                assert!(err.contains(&report), "{name}\n{out}");
+            } else {
+                assert!(seen >= 500, "{name}: {seen} calls reached ptnix\n{out}");
+            }
+        }
     }
 }

@@ -1,7 +1,9 @@
 /* ptnix's in-process fast path for the stat family and opens of store paths.
  *
- * Preloaded into dynamically linked programs (see the tracer's `shim.rs`). It defines
- * the libc entry points below, so the program's own calls of them land here:
+ * Preloaded into dynamically linked programs (see the tracer's `shim.rs`), or, where
+ * ptnix starts a program through glibc's loader, that loader's auditor, which binds
+ * the program's calls to it (la_objopen). It defines the libc entry points below, so
+ * the program's own calls of them land here:
  * - a path ptnix would translate by prefix alone (absolute, under /nix/store, no
  *   "." or ".." or empty name, no trailing slash) whose directory part holds no
  *   symlink (openat2 RESOLVE_NO_SYMLINKS on the canonical host store says so) is
@@ -19,7 +21,8 @@
  *
  * No libc: it must load into any program whatever its libc's version. It uses only
  * `__errno_location`, `environ` and `fdopendir`, which glibc and musl both export
- * (all weak), and looks whether `gnu_get_libc_version` is there.
+ * (all weak; the auditor's copy looks the first and last up in the program's libc),
+ * and looks whether `gnu_get_libc_version` is there.
  */
 
 #include <stddef.h>
@@ -115,6 +118,21 @@ struct stat {
 extern int *__errno_location(void) __attribute__((weak));
 extern char **environ __attribute__((weak));
 
+/* The copy that is the loader's auditor (see la_objopen) lives in a namespace without
+ * libc, where those are 0: it looks up the program's libc's own instead. */
+static int *(*libc_errno)(void);
+static void *(*libc_fdopendir)(int);
+/* That libc's link map (its cookie, see la_objopen). */
+static uintptr_t libc_map;
+
+/* The calling thread's errno, or 0 where there is no libc to have one. */
+static int *errno_loc(void)
+{
+    if (__errno_location)
+        return __errno_location();
+    return libc_errno ? libc_errno() : 0;
+}
+
 /* The canonical host directory /nix/store stands for (in the configuration slot),
  * ptnix's cookie, and whether the fast path is on (ptnix configured it). */
 static const char *host_store;
@@ -155,8 +173,9 @@ static long fast6(long nr, long a, long b, long c, long d, long e)
 
 static long ret_errno(long r)
 {
-    if (r < 0 && r > -4096 && __errno_location) {
-        *__errno_location() = (int)-r;
+    int *e;
+    if (r < 0 && r > -4096 && (e = errno_loc())) {
+        *e = (int)-r;
         return -1;
     }
     return r;
@@ -625,11 +644,13 @@ static int do_openat(int dirfd, const char *path, int flags, int mode)
  * fcntl calls are not path calls.) The open takes the fast path or the slow way as
  * any open does. */
 extern void *fdopendir(int fd) __attribute__((weak));
-/* glibc's alone (musl has none): glibc's opendir adds O_NONBLOCK, musl's does not. */
+/* glibc's alone (musl has none): glibc's opendir adds O_NONBLOCK, musl's does not.
+ * (The auditor's copy, with libc_fdopendir, serves glibc's loader alone.) */
 extern const char *gnu_get_libc_version(void) __attribute__((weak));
 void *opendir(const char *name)
 {
-    if (!fdopendir || !__errno_location) {
+    void *(*fdopen_dir)(int) = fdopendir ? fdopendir : libc_fdopendir;
+    if (!fdopen_dir || !errno_loc()) {
         ret_errno(-ENOSYS);
         return 0;
     }
@@ -638,16 +659,17 @@ void *opendir(const char *name)
         ret_errno(-ENOENT);
         return 0;
     }
-    int flags = O_DIRECTORY | O_CLOEXEC | (gnu_get_libc_version ? O_NONBLOCK : 0); /* | O_RDONLY */
+    int glibc = gnu_get_libc_version || !fdopendir;
+    int flags = O_DIRECTORY | O_CLOEXEC | (glibc ? O_NONBLOCK : 0); /* | O_RDONLY */
     int fd = do_openat(AT_FDCWD, name, flags, 0);
     if (fd < 0)
         return 0;
-    void *d = fdopendir(fd);
+    void *d = fdopen_dir(fd);
     if (!d) {
         /* A plain close (no path: no stop): the gadget may not be there. */
-        int e = *__errno_location();
+        int e = *errno_loc();
         raw6(SYS_close, fd, 0, 0, 0, 0, 0);
-        *__errno_location() = e;
+        *errno_loc() = e;
     }
     return d;
 }
@@ -880,6 +902,10 @@ __attribute__((constructor)) static void shim_init(void)
 #define DT_STRTAB 5
 #define DT_SONAME 14
 #define DT_RUNPATH 29
+#define DT_SYMTAB 6
+#define DT_GNU_HASH 0x6ffffef5
+#define LA_FLG_BINDTO 0x01
+#define LA_FLG_BINDFROM 0x02
 #define SYS_pread64 17
 #define RESOLVE_NO_MAGICLINKS 0x02
 #define RESOLVE_BENEATH 0x08
@@ -903,42 +929,150 @@ unsigned int la_version(unsigned int version)
     return enabled && version >= 1 ? 1 : 0;
 }
 
-/* The cookie la_objsearch gets is the object's link map (as glibc sets it by default
- * since 2.31, BZ #25157; said here for older ones). 0: no la_symbind calls. */
-unsigned int la_objopen(struct lmap *map, long lmid, uintptr_t *ck)
+/* In the dynamic entries at `d` (tag and value pairs, at most `n`, up to DT_NULL):
+ * whether there is `tag`, and its value. */
+static int dyn_get(const int64_t *d, uint64_t n, int64_t tag, uint64_t *val)
 {
-    (void)lmid;
-    *ck = (uintptr_t)map;
+    for (uint64_t i = 0; i < n && d[2 * i] != DT_NULL; i++)
+        if (d[2 * i] == tag) {
+            *val = (uint64_t)d[2 * i + 1];
+            return 1;
+        }
     return 0;
 }
 
-/* In the dynamic entries at `d` (tag and value pairs, at most `n`, up to DT_NULL):
- * DT_STRTAB's value and `tag`'s; whether there are both. */
+/* DT_STRTAB's value and `tag`'s; whether there are both. */
 static int dyn_find(const int64_t *d, uint64_t n, int64_t tag, uint64_t *strtab, uint64_t *val)
 {
-    int has = 0;
-    *strtab = 0;
-    for (uint64_t i = 0; i < n && d[2 * i] != DT_NULL; i++) {
-        if (d[2 * i] == DT_STRTAB)
-            *strtab = (uint64_t)d[2 * i + 1];
-        else if (d[2 * i] == tag)
-            *val = (uint64_t)d[2 * i + 1], has = 1;
-    }
-    return has && *strtab;
+    return dyn_get(d, n, DT_STRTAB, strtab) && *strtab && dyn_get(d, n, tag, val);
 }
 
-/* The object's DT_RUNPATH string, or 0. glibc adds the load address to DT_STRTAB in
- * place where .dynamic is writable (elf/get-dynamic-info.h), and leaves it where it is
- * read-only: of the value as it is and the value plus the load address, the one
- * nearer to .dynamic itself (`l_ld`, an address) is in the same object. */
+/* The address that `tag`, an address entry of loaded object `l`'s dynamic section,
+ * stands for; 0 if there is none. glibc adds the load address to such entries in
+ * place where .dynamic is writable (elf/get-dynamic-info.h), and leaves them as they
+ * are where it is read-only: of the value as it is and the value plus the load
+ * address, the one nearer to .dynamic itself (`l_ld`, an address) is in the same
+ * object. */
+static uint64_t dyn_addr(const struct lmap *l, int64_t tag)
+{
+    uint64_t v;
+    if (!l || !l->l_ld || !dyn_get(l->l_ld, UINT64_MAX, tag, &v) || !v)
+        return 0;
+    uint64_t ld = (uint64_t)(uintptr_t)l->l_ld, moved = v + l->l_addr;
+    uint64_t d0 = v > ld ? v - ld : ld - v, d1 = moved > ld ? moved - ld : ld - moved;
+    return d1 < d0 ? moved : v;
+}
+
+/* Loaded object `l`'s string entry `tag` (DT_RUNPATH, DT_SONAME), or 0. */
+static const char *dyn_str(const struct lmap *l, int64_t tag)
+{
+    uint64_t strtab = dyn_addr(l, DT_STRTAB), off;
+    if (!strtab || !dyn_get(l->l_ld, UINT64_MAX, tag, &off))
+        return 0;
+    return (const char *)(uintptr_t)(strtab + off);
+}
+
 static const char *runpath_of(const struct lmap *l)
 {
-    uint64_t strtab, off = 0;
-    if (!l || !l->l_ld || !dyn_find(l->l_ld, UINT64_MAX, DT_RUNPATH, &strtab, &off))
+    return dyn_str(l, DT_RUNPATH);
+}
+
+static int same(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
+struct sym64 {
+    uint32_t st_name;
+    unsigned char st_info, st_other;
+    uint16_t st_shndx;
+    uint64_t st_value, st_size;
+};
+
+/* The address of function `name` as loaded object `l` defines it (any version), found
+ * through its DT_GNU_HASH table (the GNU hash section, which glibc's libc and this
+ * object have); 0 if it defines none. A plain function only: an IFUNC's address is
+ * its resolver's. */
+static uint64_t defined_function(const struct lmap *l, const char *name)
+{
+    const uint32_t *gh = (const uint32_t *)(uintptr_t)dyn_addr(l, DT_GNU_HASH);
+    const struct sym64 *syms = (const struct sym64 *)(uintptr_t)dyn_addr(l, DT_SYMTAB);
+    const char *strtab = (const char *)(uintptr_t)dyn_addr(l, DT_STRTAB);
+    if (!gh || !syms || !strtab || gh[0] == 0)
         return 0;
-    uint64_t ld = (uint64_t)(uintptr_t)l->l_ld, moved = strtab + l->l_addr;
-    uint64_t d0 = strtab > ld ? strtab - ld : ld - strtab, d1 = moved > ld ? moved - ld : ld - moved;
-    return (const char *)(uintptr_t)((d1 < d0 ? moved : strtab) + off);
+    uint32_t nbuckets = gh[0], symoffset = gh[1], bloom_words = gh[2];
+    const uint32_t *buckets = gh + 4 + 2 * bloom_words; /* 64-bit bloom words */
+    const uint32_t *chain = buckets + nbuckets;
+    uint32_t h = 5381;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        h = h * 33 + *c;
+    uint32_t i = buckets[h % nbuckets];
+    if (i < symoffset)
+        return 0;
+    for (;; i++) {
+        uint32_t h2 = chain[i - symoffset];
+        const struct sym64 *s = &syms[i];
+        if ((h | 1) == (h2 | 1) && same(strtab + s->st_name, name) && s->st_shndx != 0 && (s->st_info & 0xf) == 2 /* STT_FUNC */)
+            return l->l_addr + s->st_value;
+        if (h2 & 1)
+            return 0;
+    }
+}
+
+/* This object as a loaded one (its ELF header is at its load address). */
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
+extern const int64_t _DYNAMIC[] __attribute__((visibility("hidden")));
+static struct lmap self(void)
+{
+    struct lmap l = { (uint64_t)(uintptr_t)__ehdr_start, 0, _DYNAMIC };
+    return l;
+}
+
+/* The cookie la_objsearch gets is the object's link map (as glibc sets it by default
+ * since 2.31, BZ #25157; said here for older ones).
+ *
+ * Where ptnix names this object with `--audit`, it preloads no second copy (one
+ * object to open and map at each exec, not two): this copy binds the program's calls
+ * itself instead. Each call that an object of the program's namespace (LM_ID_BASE)
+ * binds to libc's function of a name this object defines comes here (la_symbind64),
+ * as a preloaded copy's definition would have taken it: calls through the PLT, lazy
+ * or at load (glibc 2.35+ says la_symbind for bind-now too, BZ #23734), and dlsym's
+ * answers. A reference through the GOT alone (-fno-plt, a function's address taken)
+ * is not bound here, and goes to ptnix as a plain call. errno and fdopendir are then
+ * libc's own, looked up in it. */
+unsigned int la_objopen(struct lmap *map, long lmid, uintptr_t *ck)
+{
+    *ck = (uintptr_t)map;
+    if (lmid != 0 /* LM_ID_BASE */ || !enabled)
+        return 0;
+    const char *soname = libc_errno ? 0 : dyn_str(map, DT_SONAME);
+    if (soname && same(soname, "libc.so.6")) {
+        uint64_t e = defined_function(map, "__errno_location"), d = defined_function(map, "fdopendir");
+        if (e && d) {
+            libc_map = (uintptr_t)map;
+            libc_fdopendir = (void *(*)(int))(uintptr_t)d;
+            libc_errno = (int *(*)(void))(uintptr_t)e;
+            return LA_FLG_BINDTO | LA_FLG_BINDFROM;
+        }
+    }
+    return LA_FLG_BINDFROM;
+}
+
+/* A binding to libc's function `name`: to this object's function of that name where
+ * it has one (not its la_ entry points), else as it is. Only libc's: dlsym asks about
+ * a binding whose referring object alone is marked (glibc elf/dl-audit.c
+ * _dl_audit_symbind_alt takes LA_FLG_BINDFROM or LA_FLG_BINDTO), as for a name the
+ * program's own preloaded interposer defines, which must stay its. */
+uintptr_t la_symbind64(struct sym64 *sym, unsigned int ndx, uintptr_t *refcook, uintptr_t *defcook, unsigned int *flags, const char *name)
+{
+    (void)ndx, (void)refcook, (void)flags;
+    if (!libc_map || !defcook || *defcook != libc_map || !name || (name[0] == 'l' && name[1] == 'a' && name[2] == '_'))
+        return sym->st_value;
+    struct lmap me = self();
+    uint64_t mine = defined_function(&me, name);
+    return mine ? mine : sym->st_value;
 }
 
 static int pread_all(long fd, void *buf, uint64_t len, uint64_t off)

@@ -93,7 +93,7 @@ impl Engine {
             _ => None,
         };
         let plain_search = shim_env.as_ref().is_some_and(|e| e.plain_search);
-        let env = shim_env.map(|e| ExecEnv { arg: envp_arg, keep: e.keep, added: e.added });
+        let mut env = shim_env.map(|e| ExecEnv { arg: envp_arg, keep: e.keep, added: e.added });
         if env.is_some() {
             *fs.stats.shimmed.get_or_insert(0) += 1;
         }
@@ -112,11 +112,21 @@ impl Engine {
             ExecOutcome::Error(e) => return fail(e),
             ExecOutcome::Plan(p) => p,
         };
-        // The object also answers glibc's loader's library search (see `shim`).
+        // The object as glibc's loader's auditor instead: it answers the library
+        // search, and binds the program's calls itself (see `shim`), without a preload.
         if let Some(shim) = self.shim.as_ref().filter(|_| plain_search && plan.exe.is_some()) {
             if plan.lead.get(1).map(Vec::as_slice) == Some(b"--argv0") && fs.loader_kind(&plan.filename).audit {
                 plan.lead.splice(1..1, [b"--audit".to_vec(), shim.object.clone()]);
                 fs.stats.audited += 1;
+                // The auditor binds calls through the PLT; a program that reaches one
+                // of the object's functions through its GOT alone (Rust's, -fno-plt)
+                // gets the preloaded copy as well.
+                let got = plan.exe_host.as_ref().is_some_and(|h| fs.got_references(h, &|n| shim.defines(n)));
+                if got {
+                    fs.stats.audited_preloaded += 1;
+                } else {
+                    env = None;
+                }
             }
         }
         if let Some(t) = self.tracees.get_mut(&pid) {

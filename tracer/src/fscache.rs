@@ -81,6 +81,9 @@ pub struct FsCache {
     read_bytes: usize,
     /// Whether execve may run a file of an immutable store object.
     execs: HashMap<Vec<u8>, Result<(), Errno>>,
+    /// Whether such a program refers to a function of the in-process object's through
+    /// its GOT alone (`elf::got_references`).
+    got_refs: HashMap<Vec<u8>, bool>,
 }
 
 /// A canonical store object's top directory as it was when ptnix first saw it.
@@ -162,6 +165,7 @@ impl FsCache {
         self.entries.retain(|k, _| !has_prefix(k, top));
         self.reads.retain(|k, _| !has_prefix(&k.0, top));
         self.execs.retain(|k, _| !has_prefix(k, top));
+        self.got_refs.retain(|k, _| !has_prefix(k, top));
         self.read_bytes = self.reads.values().map(Vec::len).sum();
     }
 
@@ -283,6 +287,17 @@ impl FsCache {
     pub fn remember_exec(&mut self, local: &[u8], r: Result<(), Errno>) {
         if self.content_stable(local) {
             bounded_insert(&mut self.execs, local.to_vec(), r);
+        }
+    }
+
+    pub fn got_refs_known(&mut self, local: &[u8]) -> Option<bool> {
+        let v = self.got_refs.get(local).copied()?;
+        self.usable(local).then_some(v)
+    }
+
+    pub fn remember_got_refs(&mut self, local: &[u8], r: bool) {
+        if self.content_stable(local) {
+            bounded_insert(&mut self.got_refs, local.to_vec(), r);
         }
     }
 }

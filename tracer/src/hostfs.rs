@@ -321,6 +321,21 @@ impl TraceeFs<'_> {
     }
 }
 
+impl TraceeFs<'_> {
+    /// Whether the program at `host` reaches a function `wanted` names through its GOT
+    /// alone (see `elf::got_references`); read anew unless it is a file of an
+    /// immutable store object. An unreadable file: no.
+    pub fn got_references(&mut self, host: &[u8], wanted: &dyn Fn(&[u8]) -> bool) -> bool {
+        let local = self.local(host);
+        if let Some(known) = self.cache.got_refs_known(&local) {
+            return known;
+        }
+        let r = ptnix_syscalls::elf::got_references(&mut |off, len| read_at(&local, off, len), wanted).unwrap_or(false);
+        self.cache.remember_got_refs(&local, r);
+        r
+    }
+}
+
 impl ExecFs for TraceeFs<'_> {
     fn read_at(&mut self, host: &[u8], offset: u64, len: usize) -> Result<Vec<u8>, Errno> {
         read_at_cached(self.cache, &self.local(host), offset, len)

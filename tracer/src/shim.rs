@@ -10,10 +10,12 @@
 //!   stays where it was). The object's constructor takes it out again: `environ` is
 //!   the program's own, in order (its children get it from ptnix at their exec).
 //! - Where ptnix starts the program through glibc's loader (2.35+, see `LoaderKind`),
-//!   it also names the object with `--audit` (unless the environment has one of
-//!   `SEARCH_VARS`): the object then answers the loader's library searches in store
-//!   directories itself (see `la_objsearch` in shim.c), which would otherwise be a
-//!   round trip to ptnix for each directory tried.
+//!   it names the object with `--audit` instead (unless the environment has one of
+//!   `SEARCH_VARS`), and adds nothing to the environment: the loader loads one copy,
+//!   not two, which answers the loader's library searches in store directories
+//!   (`la_objsearch` in shim.c), each otherwise a round trip to ptnix per directory
+//!   tried, and binds the program's calls of libc's functions it defines to its own
+//!   (`la_symbind64`), as a preloaded copy would have taken them.
 //! - The object translates only what the prefix alone decides (`/nix/store/...`, no
 //!   `.`, `..` or empty name, a directory part without symlinks: openat2
 //!   RESOLVE_NO_SYMLINKS) and makes those calls with the cookie, 64 random bits, in
@@ -69,6 +71,9 @@ pub(crate) struct Shim {
     /// them uses), made from its gadget, for the filter to let them through: random,
     /// never 0.
     pub cookie: u64,
+    /// The libc functions the object defines (sorted), which its auditor binds a
+    /// program's calls of (see `exported`).
+    pub names: Vec<Vec<u8>>,
 }
 
 /// What ptnix adds to an exec's environment for the object.
@@ -95,7 +100,12 @@ impl Shim {
         if !mappable(&object) {
             return None;
         }
-        Some(Shim { object, cookie })
+        Some(Shim { object, cookie, names: exported(OBJECT) })
+    }
+
+    /// Whether the object defines the function `name`.
+    pub fn defines(&self, name: &[u8]) -> bool {
+        self.names.binary_search_by(|n| n.as_slice().cmp(name)).is_ok()
     }
 
     /// The environment for an exec whose envp array is at `envp`: its entries as they
@@ -145,6 +155,13 @@ fn configured(object: &[u8], cookie: u64, path: &[u8], store: &[u8], special: &[
     w += CONFIG_SPECIAL;
     out.get_mut(w..w + 8)?.copy_from_slice(&flags.to_ne_bytes());
     Some(out)
+}
+
+/// The functions `object` exports (sorted), but its rtld-audit entry points (`la_`).
+fn exported(object: &[u8]) -> Vec<Vec<u8>> {
+    let mut names = ptnix_syscalls::elf::defined_functions(object);
+    names.retain(|n| !n.starts_with(b"la_"));
+    names
 }
 
 /// The most ptnix writes below a caller's stack pointer for a new environment. The
@@ -217,6 +234,25 @@ mod tests {
         assert_eq!(configured(OBJECT, 1, &[b'a'; CONFIG_PATH], b"/s", &[], 0), None);
         let many = configured(OBJECT, 1, b"/p", b"/s", &[vec![b'n'; CONFIG_SPECIAL]], 0).unwrap();
         assert!(!many[at + 40 + 2 * CONFIG_PATH..][..CONFIG_SPECIAL].contains(&0));
+    }
+
+    #[test]
+    fn the_object_exports_the_calls_it_makes() {
+        let names = exported(OBJECT);
+        for n in ["stat", "lstat", "open", "openat64", "opendir", "access", "readlink", "statx", "__xstat"] {
+            assert!(names.iter().any(|x| x == n.as_bytes()), "{n} not in {names:?}");
+        }
+        assert!(!names.iter().any(|n| n.starts_with(b"la_") || n == b"fdopendir" || n == b"__errno_location"), "{names:?}");
+    }
+
+    #[test]
+    fn got_references_are_found() {
+        // The object reaches libc's __errno_location (weak) through its GOT, and
+        // none of its own functions.
+        use ptnix_syscalls::elf::got_references_in;
+        assert!(got_references_in(OBJECT, &|n| n == b"__errno_location"));
+        assert!(!got_references_in(OBJECT, &|n| exported(OBJECT).iter().any(|x| x == n)));
+        assert!(!got_references_in(b"\x7fELF", &|_| true));
     }
 
     #[test]

@@ -38,9 +38,12 @@ pub struct Stats {
     pub escalated: u64,
     /// Execs given the in-process fast path (see `shim`; None: it is off).
     pub shimmed: Option<u64>,
-    /// Of those, execs through glibc's loader where the object also answers the
-    /// library search (`--audit`).
+    /// Of those, execs through glibc's loader where the object is its auditor
+    /// (`--audit`) instead of a preload: it answers the library search too.
     pub audited: u64,
+    /// Of those, execs of programs that reach the object's functions through their
+    /// GOT alone, which get the preload as well.
+    pub audited_preloaded: u64,
     /// Time the supervisor spent answering notifications.
     pub notif_time: Duration,
     /// Moves of tracees to the tracer's CPU and back (None: placement is off).
@@ -97,7 +100,11 @@ impl Stats {
             }
         }
         if let Some(n) = self.shimmed {
-            let _ = writeln!(s, "  in-process fast path: preloaded at {n} execs, auditor for the library search at {} (its calls make no stop and are not counted)", self.audited);
+            let _ = writeln!(
+                s,
+                "  in-process fast path: at {n} execs, {} of them as the loader's auditor, which also answers the library search ({} of those preloaded as well, for calls through the GOT; its calls make no stop and are not counted)",
+                self.audited, self.audited_preloaded
+            );
         }
         if self.entry_other > 0 {
             let _ = writeln!(s, "  entry stops of other syscalls (pure-ptrace mode): {}", self.entry_other);
