@@ -793,3 +793,29 @@ both_modes! {
         assert_eq!(out.stdout(), want, "{out}");
     }
 }
+
+both_modes! {
+    /// An exec that ptnix rewrote and the kernel then refused (E2BIG: one argument
+    /// longer than the kernel copies) leaves the program as it was; its children's
+    /// execs of store and host programs, and its own next exec, are as natively: the
+    /// command line, task name, /proc/self/exe and AT_EXECFN of each.
+    fn a_refused_exec_changes_nothing(m: Mode) {
+        let (fx, st) = setup!(m);
+        st.parity(&fx, r#"
+"$T/bin/python3" -c '
+import os, subprocess, sys
+p = os.environ["P"] + "/bin/showself"
+try:
+    os.execv(p, ["x", "y" * 200000])
+except OSError as e:
+    print("refused", e.errno)
+print(os.path.basename(os.readlink("/proc/self/exe")), open("/proc/self/comm").read().strip())
+sys.stdout.flush()
+subprocess.run([p, "child"])
+subprocess.run(["/bin/readlink", "/proc/self/exe"])
+sys.stdout.flush()
+os.execv(p, ["name", "arg"])
+'
+"#);
+    }
+}
