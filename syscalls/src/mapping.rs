@@ -132,6 +132,16 @@ impl Mapping {
         Some(self.to_host(b"/nix/store"))
     }
 
+    /// The host directory `/nix` stands for when every path below it maps by prefix
+    /// alone: `/nix` is bound itself, and nothing below it is.
+    pub fn plain_nix(&self) -> Option<Vec<u8>> {
+        let nix = self.binds.iter().find(|b| b.guest == b"/nix")?;
+        if self.binds.iter().any(|b| has_prefix(&b.guest, b"/nix") && b.guest.len() > b"/nix".len()) {
+            return None;
+        }
+        Some(nix.host.clone())
+    }
+
     pub fn binds(&self) -> &[Bind] {
         &self.binds
     }
@@ -245,6 +255,18 @@ mod tests {
         assert_eq!(beside.plain_store().unwrap(), b"/s/nix/store");
         let whole = Mapping::new([(b"/s/store".to_vec(), b"/nix/store".to_vec())]).unwrap();
         assert_eq!(whole.plain_store().unwrap(), b"/s/store");
+    }
+
+    #[test]
+    fn all_of_nix_is_plain_unless_a_bind_lies_inside_it() {
+        assert_eq!(store().plain_nix().unwrap(), b"/home/u/.local/share/nix/root/nix");
+        let inside = Mapping::new([(b"/s/nix".to_vec(), b"/nix".to_vec()), (b"/data".to_vec(), b"/nix/var/x".to_vec())]).unwrap();
+        assert_eq!(inside.plain_nix(), None);
+        let beside = Mapping::new([(b"/s/nix".to_vec(), b"/nix".to_vec()), (b"/data".to_vec(), b"/nixos".to_vec())]).unwrap();
+        assert_eq!(beside.plain_nix().unwrap(), b"/s/nix");
+        // The store bound alone: /nix itself is the host's.
+        let store_only = Mapping::new([(b"/s/store".to_vec(), b"/nix/store".to_vec())]).unwrap();
+        assert_eq!(store_only.plain_nix(), None);
     }
 
     /// Found by the e2e suite: readlink("") made ptnix map an empty guest path, and a

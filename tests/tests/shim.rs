@@ -121,6 +121,13 @@ fn store_paths(fx: &Fixture) -> Vec<String> {
     fx.mkdirs(&fx.host(format!("{s}/ccc-locked/inner")));
     fx.write(fx.host(format!("{s}/ccc-locked/inner/f")), "f\n");
     std::fs::set_permissions(fx.host(format!("{s}/ccc-locked/inner")), std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    // Outside the store, under /nix: Nix's database, a profile and its generation
+    // link, symlinks into the store.
+    fx.write(fx.host("/nix/var/nix/db/db.sqlite"), "db\n");
+    fx.symlink("default-1-link", fx.host("/nix/var/nix/profiles/default"));
+    fx.symlink("/nix/store/aaa-pkg", fx.host("/nix/var/nix/profiles/default-1-link"));
+    fx.symlink("/nix/store/bbb-other/file", fx.host("/nix/var/abs"));
+    fx.symlink("/nix/store/bbb-other", fx.host("/nix/var/dirlink"));
     [
         "/nix/store",
         "/nix/store/",
@@ -154,6 +161,20 @@ fn store_paths(fx: &Fixture) -> Vec<String> {
         "/nix/store/..",
         "/nix/store/.",
         "/nix/storex/a",
+        "/nix",
+        "/nix/",
+        "/nix/var",
+        "/nix/var/",
+        "/nix/var/nix/db/db.sqlite",
+        "/nix/var/nix/db/db.sqlite/x",
+        "/nix/var/nix/profiles",
+        "/nix/var/nix/profiles/default",
+        "/nix/var/nix/profiles/default/bin/tool",
+        "/nix/var/abs",
+        "/nix/var/dirlink",
+        "/nix/var/dirlink/file",
+        "/nix/var/missing/x",
+        "/nix/var/../store/aaa-pkg",
     ]
     .iter()
     .map(|p| p.to_string())
@@ -198,7 +219,7 @@ fn writes_and_tree(m: Mode, shim: Shim, lone: Option<(&str, &[&str])>) -> (Strin
             fx.run(&argv).ok()
         }
     };
-    let tree = fx.run(&["/bin/sh", "-c", "cd /nix/store && find . -path ./ccc-locked -prune -o -printf '%p %y %m %s %l %T@\n' | sort"]).ok();
+    let tree = fx.run(&["/bin/sh", "-c", "cd /nix && find . -path ./store/ccc-locked -prune -o -printf '%p %y %m %s %l %T@\n' | sort"]).ok();
     // Times the script did not set are the fixture's own, different per run.
     let tree: Vec<String> = tree
         .stdout()
@@ -379,6 +400,36 @@ both_modes! {
     fn store_calls_need_no_stop(m: Mode) {
         require!(Python3);
         store_calls_reach_ptnix_rarely(m, Shim::On);
+    }
+
+    /// Below /nix outside the store (Nix's database, profiles, gcroots), where all of
+    /// /nix maps by prefix: the calls need no stop or notification either (seccomp
+    /// modes). With a bind inside /nix the object leaves them to ptnix.
+    fn nix_var_calls_need_no_stop(m: Mode) {
+        require!(Python3);
+        let mut fx = Fixture::new(m);
+        for i in 0..200 {
+            fx.write(fx.host(format!("/nix/var/nix/db/f{i}")), "x");
+        }
+        let code = "import os\nfor i in range(200):\n    os.stat('/nix/var/nix/db/f%d' % i)\n    os.close(os.open('/nix/var/nix/db/f%d' % i, os.O_RDONLY))\nprint('done')";
+        fx.flags.push("--stats");
+        let count = |fx: &Fixture| {
+            let out = fx.run(&[PYTHON, "-c", code]).ok();
+            assert_eq!(out.stdout(), "done\n", "{out}");
+            let err = out.stderr();
+            calls_seen(&err, "newfstatat") + calls_seen(&err, "statx") + calls_seen(&err, "openat")
+        };
+        let plain = count(&fx);
+        let extra = fx.dir.join("extra");
+        fx.mkdirs(&extra);
+        fx.flags.push(Box::leak(format!("--bind={}:/nix/var/extra", extra.display()).into_boxed_str()));
+        let bound = count(&fx);
+        // Python's own start makes about 130 (host paths).
+        if m.seccomp() {
+            assert!(plain < 250 && bound >= plain + 350, "{plain} calls reached ptnix, {bound} with a bind in /nix");
+        } else {
+            assert!(plain >= 400 && bound >= 400, "{plain} {bound}");
+        }
     }
 
     /// The program sees the environment it was given: no entry of ptnix's, its own

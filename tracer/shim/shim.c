@@ -4,8 +4,9 @@
  * ptnix starts a program through glibc's loader, that loader's auditor, which binds
  * the program's calls to it (la_objopen). It defines the libc entry points below, so
  * the program's own calls of them land here:
- * - a path ptnix would translate by prefix alone (absolute, under /nix/store, no
- *   "." or ".." or empty name, no trailing slash) whose directory part holds no
+ * - a path ptnix would translate by prefix alone (absolute, under /nix/store, or
+ *   under /nix where all of it maps by prefix, no "." or ".." or empty name, no
+ *   trailing slash) whose directory part holds no
  *   symlink (openat2 RESOLVE_NO_SYMLINKS on the canonical host store says so) is
  *   translated here, and the call is made on the host path from the gadget, a
  *   `syscall` instruction on a page at a fixed address, with ptnix's cookie in its
@@ -137,6 +138,11 @@ static int *errno_loc(void)
  * ptnix's cookie, and whether the fast path is on (ptnix configured it). */
 static const char *host_store;
 static size_t host_store_len;
+/* All of /nix maps by prefix alone (config flags): its host directory is host_store
+ * without its last "/store". Where the walk without openat2 starts: that directory,
+ * else the host store (each canonical, as ptnix resolved it at start). */
+static int plain_nix;
+static size_t walk_root_len;
 static long cookie;
 static int enabled;
 
@@ -212,15 +218,21 @@ static int starts(const char *s, const char *prefix, size_t n)
     return 1;
 }
 
-/* A translatable path: `STORE/` then names, none empty, "." or "..", no trailing
- * slash. Writes the host path into `out` and the offset of its last slash. */
+/* A translatable path: `STORE/` (or, where all of /nix maps by prefix, `/nix/`) then
+ * names, none empty, "." or "..", no trailing slash. Writes the host path into `out`
+ * and the offset of its last slash. */
 static int translate(const char *p, char *out, size_t *last_slash)
 {
-    if (!p || !on() || !starts(p, STORE, STORE_LEN))
+    if (!p || !on())
         return 0;
-    if (p[STORE_LEN] != '/')
+    size_t guest_len, root_len;
+    if (starts(p, STORE "/", STORE_LEN + 1))
+        guest_len = STORE_LEN, root_len = host_store_len;
+    else if (plain_nix && starts(p, "/nix/", 5))
+        guest_len = 4, root_len = walk_root_len;
+    else
         return 0;
-    const char *rest = p + STORE_LEN; /* "/name/..." */
+    const char *rest = p + guest_len; /* "/name/..." */
     size_t n = 0, slash = 0;
     while (rest[n]) {
         if (rest[n] == '/') {
@@ -236,13 +248,13 @@ static int translate(const char *p, char *out, size_t *last_slash)
         n++;
     }
     /* Too long as the guest path (ENAMETOOLONG from ptnix) or as the host one. */
-    if (STORE_LEN + n + 1 > PATH_MAX_ || host_store_len + n + 1 > PATH_MAX_)
+    if (guest_len + n + 1 > PATH_MAX_ || root_len + n + 1 > PATH_MAX_)
         return 0;
-    for (size_t i = 0; i < host_store_len; i++)
+    for (size_t i = 0; i < root_len; i++)
         out[i] = host_store[i];
     for (size_t i = 0; i <= n; i++)
-        out[host_store_len + i] = rest[i];
-    *last_slash = host_store_len + slash;
+        out[root_len + i] = rest[i];
+    *last_slash = root_len + slash;
     return 1;
 }
 
@@ -268,11 +280,11 @@ static int openat2_missing(long r)
  * returned; -1: the slow way. */
 static int walk_dir(char *host, size_t last_slash)
 {
-    host[host_store_len] = 0;
+    host[walk_root_len] = 0;
     long fd = fast6(SYS_openat, AT_FDCWD, (long)host, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0);
-    host[host_store_len] = '/';
+    host[walk_root_len] = '/';
     /* host[i] is a slash; host[last_slash] is the one before the last name. */
-    for (size_t i = host_store_len; fd >= 0 && i < last_slash;) {
+    for (size_t i = walk_root_len; fd >= 0 && i < last_slash;) {
         size_t j = i + 1;
         while (host[j] != '/')
             j++;
@@ -704,7 +716,8 @@ struct config {
     /* Names ptnix looks at more closely even alone (see plain_lone), each ended by a
      * NUL, the list by an empty one. */
     char special[1024];
-    /* 1: act as on a kernel without openat2 (ptnix's tests, see no_openat2). */
+    /* 1: act as on a kernel without openat2 (ptnix's tests, see no_openat2); 2: all
+     * of /nix maps by prefix alone (see plain_nix). */
     uint64_t flags;
 };
 __attribute__((used, aligned(16))) static const struct config config = { .magic = "ptnix in-process fast path cfg" };
@@ -792,6 +805,8 @@ static void setup(void)
     host_store = cfg()->store;
     host_store_len = (size_t)n;
     no_openat2 = (cfg()->flags & 1) != 0;
+    plain_nix = (cfg()->flags & 2) != 0 && n > 6 && starts(host_store + n - 6, "/store", 6);
+    walk_root_len = plain_nix ? host_store_len - 6 : host_store_len;
     if (!gadget(c))
         return;
     cookie = c;
@@ -1148,7 +1163,7 @@ static int try_dir(long store, const char *dir, size_t dl, const char *name, cha
 {
     size_t nl = slen(name);
     /* A directory below the store, and a path the kernel takes. */
-    if (dl <= STORE_LEN + 1 || dl + 1 + nl + 1 > PATH_MAX_)
+    if (dl <= STORE_LEN + 1 || !starts(dir, STORE "/", STORE_LEN + 1) || dl + 1 + nl + 1 > PATH_MAX_)
         return -1;
     for (size_t i = 0; i < dl; i++) {
         if (dir[i] == '$')

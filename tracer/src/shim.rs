@@ -63,6 +63,10 @@ const CONFIG_SPECIAL: usize = 1024;
 /// directories name by name instead (shim.c `walk_dir`): set for ptnix's tests by
 /// `PTNIX_TEST_NO_OPENAT2=1`, since the kernels they run on have openat2.
 const FLAG_NO_OPENAT2: u64 = 1;
+/// All of `/nix` maps by prefix alone, to the parent of the host store (the slot's
+/// store path without its last `/store`): the object translates every path below
+/// `/nix` (`/nix/var/nix/db`, profiles, gcroots), not only store paths.
+const FLAG_PLAIN_NIX: u64 = 2;
 
 pub(crate) struct Shim {
     /// Where the object is (in ptnix's private directory).
@@ -91,11 +95,18 @@ impl Shim {
     /// `special`: the lone names (a name without a slash) that ptnix does not leave as
     /// they are even alone (hostfs::lone_name_unchanged), which the object then
     /// leaves to ptnix.
-    pub fn install(shortlinks: &mut ShortLinks, store_host: &[u8], special: &[Vec<u8>]) -> Option<Shim> {
+    /// `nix_host`: the host directory of `/nix` where all of it maps by prefix alone.
+    pub fn install(shortlinks: &mut ShortLinks, store_host: &[u8], nix_host: Option<&[u8]>, special: &[Vec<u8>]) -> Option<Shim> {
         let cookie = random_cookie()?;
         let path = shortlinks.file_path(b"shim.so").ok()?;
-        let flags = if std::env::var_os("PTNIX_TEST_NO_OPENAT2").is_some_and(|v| v == "1") { FLAG_NO_OPENAT2 } else { 0 };
-        let content = configured(OBJECT, cookie, &path, &canonical_so_far(store_host), special, flags)?;
+        let mut flags = if std::env::var_os("PTNIX_TEST_NO_OPENAT2").is_some_and(|v| v == "1") { FLAG_NO_OPENAT2 } else { 0 };
+        let store = canonical_so_far(store_host);
+        // The object finds /nix's host directory as the store's parent: only where
+        // the two are so on the host too (the store no symlink elsewhere).
+        if nix_host.is_some_and(|n| [canonical_so_far(n), b"/store".to_vec()].concat() == store) {
+            flags |= FLAG_PLAIN_NIX;
+        }
+        let content = configured(OBJECT, cookie, &path, &store, special, flags)?;
         let object = shortlinks.write_file(b"shim.so", &content, 0o555).ok()?;
         if !mappable(&object) {
             return None;
