@@ -142,6 +142,13 @@ impl Mapping {
         Some(nix.host.clone())
     }
 
+    /// Where the guest's root is the host's own (`/` bound to `/`): the guest paths of
+    /// the other binds, below and above which a host path is not the guest's.
+    pub fn host_root_binds(&self) -> Option<Vec<Vec<u8>>> {
+        let root = self.binds.iter().find(|b| b.guest == b"/")?;
+        (root.host == b"/").then(|| self.binds.iter().filter(|b| b.guest != b"/").map(|b| b.guest.clone()).collect())
+    }
+
     pub fn binds(&self) -> &[Bind] {
         &self.binds
     }
@@ -264,6 +271,9 @@ mod tests {
         assert_eq!(inside.plain_nix(), None);
         let beside = Mapping::new([(b"/s/nix".to_vec(), b"/nix".to_vec()), (b"/data".to_vec(), b"/nixos".to_vec())]).unwrap();
         assert_eq!(beside.plain_nix().unwrap(), b"/s/nix");
+        assert_eq!(beside.host_root_binds().unwrap(), vec![b"/nixos".to_vec(), b"/nix".to_vec()]);
+        let rootfs = Mapping::new([(b"/rootfs".to_vec(), b"/".to_vec()), (b"/s/nix".to_vec(), b"/nix".to_vec())]).unwrap();
+        assert_eq!(rootfs.host_root_binds(), None);
         // The store bound alone: /nix itself is the host's.
         let store_only = Mapping::new([(b"/s/store".to_vec(), b"/nix/store".to_vec())]).unwrap();
         assert_eq!(store_only.plain_nix(), None);

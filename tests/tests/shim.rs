@@ -128,6 +128,21 @@ fn store_paths(fx: &Fixture) -> Vec<String> {
     fx.symlink("/nix/store/aaa-pkg", fx.host("/nix/var/nix/profiles/default-1-link"));
     fx.symlink("/nix/store/bbb-other/file", fx.host("/nix/var/abs"));
     fx.symlink("/nix/store/bbb-other", fx.host("/nix/var/dirlink"));
+    // Host paths, outside /nix: symlinks into the store (which only ptnix can
+    // follow), and the host's own.
+    let hd = host_dir(fx);
+    fx.write(hd.join("file"), "host\n");
+    fx.write(hd.join("sub/deep"), "deep\n");
+    fx.symlink("/nix/store/bbb-other/file", hd.join("tostore"));
+    fx.symlink("/nix/store/bbb-other", hd.join("dirlink"));
+    fx.symlink("file", hd.join("rel"));
+    fx.mkdirs(&hd.join("locked/inner"));
+    std::fs::set_permissions(hd.join("locked"), std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    let h = hd.display().to_string();
+    let host: Vec<String> = ["", "/file", "/file/", "/file/x", "/tostore", "/tostore/", "/dirlink", "/dirlink/file", "/rel", "/sub", "/sub/deep", "/sub/../file", "/missing", "/locked/inner"]
+        .iter()
+        .map(|s| format!("{h}{s}"))
+        .collect();
     [
         "/nix/store",
         "/nix/store/",
@@ -175,10 +190,28 @@ fn store_paths(fx: &Fixture) -> Vec<String> {
         "/nix/var/dirlink/file",
         "/nix/var/missing/x",
         "/nix/var/../store/aaa-pkg",
+        "/",
+        "/etc/hostname",
+        "/etc/hostname/x",
+        "/usr/bin/env",
+        "/usr/bin/../bin/env",
+        "/bin/sh",
+        "/dev/null",
+        "/nonexistent/x",
+        "/nixfoo",
     ]
     .iter()
     .map(|p| p.to_string())
+    .chain(host)
     .collect()
+}
+
+/// The fixture's host directory for [`store_paths`]' host paths (no symlink on its
+/// way from `/`).
+fn host_dir(fx: &Fixture) -> std::path::PathBuf {
+    let d = std::fs::canonicalize(&fx.dir).unwrap().join("hostdir");
+    fx.mkdirs(&d);
+    d
 }
 
 /// How a run has the fast path.
@@ -219,7 +252,9 @@ fn writes_and_tree(m: Mode, shim: Shim, lone: Option<(&str, &[&str])>) -> (Strin
             fx.run(&argv).ok()
         }
     };
-    let tree = fx.run(&["/bin/sh", "-c", "cd /nix && find . -path ./store/ccc-locked -prune -o -printf '%p %y %m %s %l %T@\n' | sort"]).ok();
+    let find = "find . -path ./store/ccc-locked -prune -o -path ./locked -prune -o -printf '%p %y %m %s %l %T@\n' | sort";
+    let script = format!("cd /nix && {find} && cd {} && {find}", host_dir(&fx).display());
+    let tree = fx.run(&["/bin/sh", "-c", &script]).ok();
     // Times the script did not set are the fixture's own, different per run.
     let tree: Vec<String> = tree
         .stdout()
@@ -229,7 +264,9 @@ fn writes_and_tree(m: Mode, shim: Shim, lone: Option<(&str, &[&str])>) -> (Strin
             _ => l.to_string(),
         })
         .collect();
-    (out.stdout(), tree.join("\n"))
+    // Each run has a fixture of its own: its host directory is named alike.
+    let hd = host_dir(&fx).display().to_string();
+    (out.stdout().replace(&hd, "HOSTDIR"), tree.join("\n"))
 }
 
 /// The user notifications and stops a `--stats` report counts for `name`.
@@ -275,6 +312,9 @@ fn answers_in(fx: &mut Fixture, python: &str, paths: &[String], shim: Shim) -> S
     assert!(out.contains("/nix/store/aaa-pkg/bin/tool/\n  stat E20\n"), "\n{out}");
     assert!(out.contains("/nix/store/ccc-locked/inner/f\n  stat E13\n"), "\n{out}");
     assert!(out.contains("  readlink /nix/store/bbb-other/file\n"), "\n{out}");
+    assert!(out.contains("/hostdir/tostore\n  stat ('0o100644', 6,"), "\n{out}");
+    assert!(out.contains("/hostdir/dirlink/file\n  stat ('0o100644', 6,"), "\n{out}");
+    assert!(out.contains("\n/\n  stat ('0o40755'") && out.contains("'nix'"), "\n{out}");
     with.stderr()
 }
 
@@ -427,6 +467,44 @@ both_modes! {
         // Python's own start makes about 130 (host paths).
         if m.seccomp() {
             assert!(plain < 250 && bound >= plain + 350, "{plain} calls reached ptnix, {bound} with a bind in /nix");
+        } else {
+            assert!(plain >= 400 && bound >= 400, "{plain} {bound}");
+        }
+    }
+
+    /// Host paths that ptnix leaves as they are (no symlink on the way, no bind below
+    /// or above them): the calls need no stop or notification either (seccomp
+    /// modes); below a bind, or on its parent directory (whose listing ptnix
+    /// changes), they reach ptnix.
+    fn host_calls_need_no_stop(m: Mode) {
+        require!(Python3);
+        let mut fx = Fixture::new(m);
+        let hd = host_dir(&fx);
+        for i in 0..200 {
+            fx.write(hd.join(format!("d/f{i}")), "x");
+        }
+        let code = format!(
+            "import os\nfor i in range(200):\n    os.stat('{0}/d/f%d' % i)\n    os.close(os.open('{0}/d/f%d' % i, os.O_RDONLY))\nprint(sorted(os.listdir('{0}')))",
+            hd.display()
+        );
+        fx.flags.push("--stats");
+        let count = |fx: &Fixture, listing: &str| {
+            let out = fx.run(&[PYTHON, "-c", &code]).ok();
+            assert_eq!(out.stdout(), listing, "{out}");
+            let err = out.stderr();
+            calls_seen(&err, "newfstatat") + calls_seen(&err, "statx") + calls_seen(&err, "openat")
+        };
+        let plain = count(&fx, "['d']\n");
+        // A bind at HD/mnt (listed in HD, which then holds d and mnt), and HD/d bound
+        // to itself: its files are then below a bind.
+        let other = fx.dir.join("other");
+        fx.mkdirs(&other);
+        fx.flags.push(Box::leak(format!("--bind={}:{}/mnt", other.display(), hd.display()).into_boxed_str()));
+        fx.flags.push(Box::leak(format!("--bind={0}/d:{0}/d", hd.display()).into_boxed_str()));
+        let bound = count(&fx, "['d', 'mnt']\n");
+        // Python's own start makes about 40 (its loader's).
+        if m.seccomp() {
+            assert!(plain < 100 && bound >= plain + 350, "{plain} calls reached ptnix, {bound} with binds");
         } else {
             assert!(plain >= 400 && bound >= 400, "{plain} {bound}");
         }

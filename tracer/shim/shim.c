@@ -5,8 +5,9 @@
  * the program's calls to it (la_objopen). It defines the libc entry points below, so
  * the program's own calls of them land here:
  * - a path ptnix would translate by prefix alone (absolute, under /nix/store, or
- *   under /nix where all of it maps by prefix, no "." or ".." or empty name, no
- *   trailing slash) whose directory part holds no
+ *   under /nix where all of it maps by prefix, or a host path it leaves as it is,
+ *   see host_path; no "." or ".." or empty name, no trailing slash) whose
+ *   directory part holds no
  *   symlink (openat2 RESOLVE_NO_SYMLINKS on the canonical host store says so) is
  *   translated here, and the call is made on the host path from the gadget, a
  *   `syscall` instruction on a page at a fixed address, with ptnix's cookie in its
@@ -143,6 +144,10 @@ static size_t host_store_len;
  * else the host store (each canonical, as ptnix resolved it at start). */
 static int plain_nix;
 static size_t walk_root_len;
+/* Host paths ptnix leaves as they are (config flags): the root is the host's own,
+ * and `cfg()->prefixes` lists the paths below and above which that does not hold
+ * (see host_path). */
+static int host_paths;
 static long cookie;
 static int enabled;
 
@@ -218,9 +223,12 @@ static int starts(const char *s, const char *prefix, size_t n)
     return 1;
 }
 
+static int host_path(const char *p);
+
 /* A translatable path: `STORE/` (or, where all of /nix maps by prefix, `/nix/`) then
- * names, none empty, "." or "..", no trailing slash. Writes the host path into `out`
- * and the offset of its last slash. */
+ * names, none empty, "." or "..", no trailing slash; or such a host path that ptnix
+ * leaves as it is (host_path), which is its own host path. Writes the host path into
+ * `out` and the offset of its last slash. */
 static int translate(const char *p, char *out, size_t *last_slash)
 {
     if (!p || !on())
@@ -230,6 +238,8 @@ static int translate(const char *p, char *out, size_t *last_slash)
         guest_len = STORE_LEN, root_len = host_store_len;
     else if (plain_nix && starts(p, "/nix/", 5))
         guest_len = 4, root_len = walk_root_len;
+    else if (host_path(p))
+        guest_len = 0, root_len = 0;
     else
         return 0;
     const char *rest = p + guest_len; /* "/name/..." */
@@ -280,6 +290,9 @@ static int openat2_missing(long r)
  * returned; -1: the slow way. */
 static int walk_dir(char *host, size_t last_slash)
 {
+    /* A host path of host_path's: nothing to walk from (see host_path). */
+    if (!starts(host, host_store, walk_root_len) || host[walk_root_len] != '/')
+        return -1;
     host[walk_root_len] = 0;
     long fd = fast6(SYS_openat, AT_FDCWD, (long)host, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0);
     host[walk_root_len] = '/';
@@ -717,8 +730,11 @@ struct config {
      * NUL, the list by an empty one. */
     char special[1024];
     /* 1: act as on a kernel without openat2 (ptnix's tests, see no_openat2); 2: all
-     * of /nix maps by prefix alone (see plain_nix). */
+     * of /nix maps by prefix alone (see plain_nix); 4: host paths (see host_path). */
     uint64_t flags;
+    /* Absolute guest paths below and above which host paths are not plain (see
+     * host_path), each ended by a NUL, the list by an empty one. */
+    char prefixes[1024];
 };
 __attribute__((used, aligned(16))) static const struct config config = { .magic = "ptnix in-process fast path cfg" };
 
@@ -806,11 +822,41 @@ static void setup(void)
     host_store_len = (size_t)n;
     no_openat2 = (cfg()->flags & 1) != 0;
     plain_nix = (cfg()->flags & 2) != 0 && n > 6 && starts(host_store + n - 6, "/store", 6);
+    host_paths = (cfg()->flags & 4) != 0;
     walk_root_len = plain_nix ? host_store_len - 6 : host_store_len;
     if (!gadget(c))
         return;
     cookie = c;
     enabled = 1;
+}
+
+/* An absolute host path that ptnix leaves as it is, where the guest's root is the
+ * host's (config flags): under none of the slot's prefixes (ptnix's binds, /nix among
+ * them, and /proc, whose files and links ptnix rewrites) and above none (a bind's
+ * parent directories, whose listings ptnix changes, and / itself). Its names are
+ * checked by translate, and the directory part for symlinks by open_dir: a symlink
+ * may lead into /nix. Only with openat2 (Linux 5.6): the walk without it starts
+ * from the store (walk_dir). */
+static int host_path(const char *p)
+{
+    if (!host_paths || no_openat2 || p[0] != '/' || !p[1])
+        return 0;
+    size_t lp = slen(p);
+    const char *s = cfg()->prefixes;
+    const char *end = s + sizeof cfg()->prefixes;
+    while (s < end && *s) {
+        size_t n = 0;
+        while (s + n < end && s[n])
+            n++;
+        if (s + n == end)
+            return 0; /* a list without its end: no host path is plain */
+        if (n <= lp && starts(p, s, n) && (p[n] == 0 || p[n] == '/'))
+            return 0;
+        if (lp < n && starts(s, p, lp) && s[lp] == '/')
+            return 0;
+        s += n + 1;
+    }
+    return 1;
 }
 
 /* Whether lone name `p` is in the slot's list of special names. */

@@ -134,7 +134,7 @@ pub fn run(opts: Options, argv: &[CString]) -> Result<Outcome, RunError> {
     // The fast path needs the filter (which lets its calls through by their address
     // and cookie), a store that maps by prefix alone, and a kernel it runs on.
     let shim = match (opts.seccomp && opts.shim && crate::shim::kernel_supports(), mapping.plain_store()) {
-        (true, Some(store)) => crate::shim::Shim::install(&mut shortlinks, &store, mapping.plain_nix().as_deref(), &crate::hostfs::special_lone_names(&mapping)),
+        (true, Some(store)) => crate::shim::Shim::install(&mut shortlinks, &store, mapping.plain_nix().as_deref(), mapping.host_root_binds(), &crate::hostfs::special_lone_names(&mapping)),
         _ => None,
     };
     optional.shim_cookie = shim.as_ref().map_or(0, |s| s.cookie);

@@ -55,7 +55,9 @@ const TRACE_VAR: &[u8] = b"LD_TRACE_LOADED_OBJECTS=";
 /// The start of the object's `struct config` (shim.c): then the cookie (u64), the
 /// object's path and the host store (PATH_MAX each, NUL-terminated), the lone
 /// names ptnix looks at more closely (`CONFIG_SPECIAL` bytes: each ended by a NUL,
-/// the list by an empty one), and a word of flags (`FLAG_NO_OPENAT2`).
+/// the list by an empty one), a word of flags (`FLAG_*`), and the guest paths below
+/// and above which host paths are not plain (`CONFIG_PREFIXES` bytes, a list as the
+/// names').
 const CONFIG_MAGIC: &[u8] = b"ptnix in-process fast path cfg\0";
 const CONFIG_PATH: usize = 4096;
 const CONFIG_SPECIAL: usize = 1024;
@@ -67,6 +69,11 @@ const FLAG_NO_OPENAT2: u64 = 1;
 /// store path without its last `/store`): the object translates every path below
 /// `/nix` (`/nix/var/nix/db`, profiles, gcroots), not only store paths.
 const FLAG_PLAIN_NIX: u64 = 2;
+/// The guest's root is the host's: the object makes calls on absolute host paths
+/// that ptnix leaves as they are itself (shim.c `host_path`), away from the
+/// `CONFIG_PREFIXES` list.
+const FLAG_HOST_PATHS: u64 = 4;
+const CONFIG_PREFIXES: usize = 1024;
 
 pub(crate) struct Shim {
     /// Where the object is (in ptnix's private directory).
@@ -96,7 +103,9 @@ impl Shim {
     /// they are even alone (hostfs::lone_name_unchanged), which the object then
     /// leaves to ptnix.
     /// `nix_host`: the host directory of `/nix` where all of it maps by prefix alone.
-    pub fn install(shortlinks: &mut ShortLinks, store_host: &[u8], nix_host: Option<&[u8]>, special: &[Vec<u8>]) -> Option<Shim> {
+    /// `prefixes`: where the guest's root is the host's, the guest paths below and
+    /// above which a host path is not left as it is (ptnix's binds), else None.
+    pub fn install(shortlinks: &mut ShortLinks, store_host: &[u8], nix_host: Option<&[u8]>, prefixes: Option<Vec<Vec<u8>>>, special: &[Vec<u8>]) -> Option<Shim> {
         let cookie = random_cookie()?;
         let path = shortlinks.file_path(b"shim.so").ok()?;
         let mut flags = if std::env::var_os("PTNIX_TEST_NO_OPENAT2").is_some_and(|v| v == "1") { FLAG_NO_OPENAT2 } else { 0 };
@@ -106,7 +115,12 @@ impl Shim {
         if nix_host.is_some_and(|n| [canonical_so_far(n), b"/store".to_vec()].concat() == store) {
             flags |= FLAG_PLAIN_NIX;
         }
-        let content = configured(OBJECT, cookie, &path, &store, special, flags)?;
+        // /proc: the files and magic links ptnix rewrites.
+        let prefixes: Vec<Vec<u8>> = prefixes.map(|p| p.into_iter().chain([b"/proc".to_vec()]).collect()).unwrap_or_default();
+        if !prefixes.is_empty() {
+            flags |= FLAG_HOST_PATHS;
+        }
+        let content = configured(OBJECT, cookie, &path, &store, special, flags, &prefixes)?;
         let object = shortlinks.write_file(b"shim.so", &content, 0o555).ok()?;
         if !mappable(&object) {
             return None;
@@ -143,7 +157,7 @@ impl Shim {
 /// The object with its configuration slot filled: `cookie`, its own `path`, the
 /// canonical host `store`, the `special` lone names and `flags`. None if the slot is
 /// not found once, or something does not fit.
-fn configured(object: &[u8], cookie: u64, path: &[u8], store: &[u8], special: &[Vec<u8>], flags: u64) -> Option<Vec<u8>> {
+fn configured(object: &[u8], cookie: u64, path: &[u8], store: &[u8], special: &[Vec<u8>], mut flags: u64, prefixes: &[Vec<u8>]) -> Option<Vec<u8>> {
     let at = memchr::memmem::find(object, CONFIG_MAGIC)?;
     if memchr::memmem::find(&object[at + 1..], CONFIG_MAGIC).is_some() || path.len() >= CONFIG_PATH || store.len() >= CONFIG_PATH {
         return None;
@@ -164,7 +178,15 @@ fn configured(object: &[u8], cookie: u64, path: &[u8], store: &[u8], special: &[
     }
     out.get_mut(w..w + list.len())?.copy_from_slice(&list);
     w += CONFIG_SPECIAL;
+    let mut list: Vec<u8> = prefixes.iter().filter(|p| !p.is_empty() && !p.contains(&0)).flat_map(|p| p.iter().copied().chain([0])).collect();
+    if list.len() >= CONFIG_PREFIXES {
+        // Too many to say: no host path is left to the object.
+        flags &= !FLAG_HOST_PATHS;
+        list.clear();
+    }
     out.get_mut(w..w + 8)?.copy_from_slice(&flags.to_ne_bytes());
+    w += 8;
+    out.get_mut(w..w + list.len())?.copy_from_slice(&list);
     Some(out)
 }
 
@@ -234,17 +256,22 @@ mod tests {
 
     #[test]
     fn the_object_has_one_slot_and_it_is_filled() {
-        let out = configured(OBJECT, 0x1122_3344_5566_7788, b"/tmp/ptX/shim.so", b"/home/u/nix/store", &[b"nix".to_vec(), b"maps".to_vec()], FLAG_NO_OPENAT2).unwrap();
+        let out = configured(OBJECT, 0x1122_3344_5566_7788, b"/tmp/ptX/shim.so", b"/home/u/nix/store", &[b"nix".to_vec(), b"maps".to_vec()], FLAG_NO_OPENAT2 | FLAG_HOST_PATHS, &[b"/nix".to_vec(), b"/proc".to_vec()]).unwrap();
         let at = memchr::memmem::find(&out, CONFIG_MAGIC).unwrap();
         assert_eq!(out.len(), OBJECT.len());
         assert_eq!(&out[at + 32..at + 40], &0x1122_3344_5566_7788u64.to_ne_bytes());
         assert!(out[at + 40..].starts_with(b"/tmp/ptX/shim.so\0"));
         assert!(out[at + 40 + CONFIG_PATH..].starts_with(b"/home/u/nix/store\0"));
         assert!(out[at + 40 + 2 * CONFIG_PATH..].starts_with(b"nix\0maps\0\0"));
-        assert_eq!(&out[at + 40 + 2 * CONFIG_PATH + CONFIG_SPECIAL..][..8], &FLAG_NO_OPENAT2.to_ne_bytes());
-        assert_eq!(configured(OBJECT, 1, &[b'a'; CONFIG_PATH], b"/s", &[], 0), None);
-        let many = configured(OBJECT, 1, b"/p", b"/s", &[vec![b'n'; CONFIG_SPECIAL]], 0).unwrap();
+        let flags_at = at + 40 + 2 * CONFIG_PATH + CONFIG_SPECIAL;
+        assert_eq!(&out[flags_at..][..8], &(FLAG_NO_OPENAT2 | FLAG_HOST_PATHS).to_ne_bytes());
+        assert!(out[flags_at + 8..].starts_with(b"/nix\0/proc\0\0"));
+        assert_eq!(configured(OBJECT, 1, &[b'a'; CONFIG_PATH], b"/s", &[], 0, &[]), None);
+        let many = configured(OBJECT, 1, b"/p", b"/s", &[vec![b'n'; CONFIG_SPECIAL]], 0, &[]).unwrap();
         assert!(!many[at + 40 + 2 * CONFIG_PATH..][..CONFIG_SPECIAL].contains(&0));
+        // Too many prefixes to say: no host paths.
+        let long = configured(OBJECT, 1, b"/p", b"/s", &[], FLAG_HOST_PATHS, &[vec![b'/'; CONFIG_PREFIXES]]).unwrap();
+        assert_eq!(&long[flags_at..][..8], &0u64.to_ne_bytes());
     }
 
     #[test]
