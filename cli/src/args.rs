@@ -89,8 +89,9 @@ pub fn command() -> Command {
                         .action(ArgAction::SetTrue)
                         .help("Do not load ptnix's in-process fast path (also: PTNIX_NO_SHIM=1). \
                                By default dynamically linked x86_64 programs load a small object \
-                               that makes their stat, getxattr, access, open and opendir calls on store \
-                               paths and on lone names without a stop or a notification, and \
+                               that makes their stat, getxattr, access, open and opendir calls on paths \
+                               under /nix, on host paths ptnix leaves as they are and on lone names \
+                               without a stop or a notification, and \
                                that answers glibc's library search for store programs."),
                 )
                 .arg(

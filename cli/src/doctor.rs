@@ -93,7 +93,7 @@ pub fn run(quiet: bool, store: &Path) -> u8 {
         if p.seccomp {
             r.add(Level::Ok, "seccomp-bpf tracing works: only path syscalls stop");
             if ptnix_tracer::fast_path_usable() {
-                r.add(Level::Ok, "in-process fast path: dynamically linked programs make their stat, getxattr, readlink, access, open and opendir calls on store paths and lone names themselves, and glibc 2.35+ loaders get their library search answered (--no-shim turns it off)");
+                r.add(Level::Ok, "in-process fast path: dynamically linked programs make their stat, getxattr, readlink, access, open and opendir calls on paths under /nix, host paths ptnix leaves as they are, and lone names themselves, and glibc 2.35+ loaders get their library search answered (--no-shim turns it off)");
             } else {
                 r.add(Level::Warn, "in-process fast path unavailable (it needs Linux 4.17): every store path call goes through ptnix, which is slower");
             }

@@ -315,6 +315,9 @@ static int walk_dir(char *host, size_t last_slash)
  * caller goes the slow way). */
 static int open_dir(char *host, size_t last_slash)
 {
+    /* A host path's name right below / (host_path: the guest's / is the host's). */
+    if (last_slash == 0)
+        return (int)fast6(SYS_openat, AT_FDCWD, (long)"/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0, 0);
     if (!no_openat2) {
         struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS };
         host[last_slash] = 0;
@@ -361,11 +364,13 @@ static int at_call(long nr, int follow, const char *path, long a, long b, long c
     const char *name = host + ls + 1;
     struct stat st;
     long s = follow ? fast6(SYS_newfstatat, d, (long)name, (long)&st, AT_SYMLINK_NOFOLLOW, 0) : 0;
-    if (s == 0 && follow && S_ISLNK(st.st_mode)) {
+    /* An error of the lookup goes the slow way too: the kernel may answer before it
+     * looks (utimensat with both times UTIME_OMIT, a bad `times`). */
+    if (s < 0 || (follow && S_ISLNK(st.st_mode))) {
         close_fd(d);
         return 0;
     }
-    *r = s < 0 ? s : fast6(nr, d, (long)name, a, b, c);
+    *r = fast6(nr, d, (long)name, a, b, c);
     close_fd(d);
     return 1;
 }
@@ -638,8 +643,8 @@ static int do_openat(int dirfd, const char *path, int flags, int mode)
         long fd = no_openat2 ? -ENOSYS : fast6(SYS_openat2, AT_FDCWD, (long)host, (long)&how, sizeof how, 0);
         /* ELOOP: a symlink on the way, and E2BIG: the slow way. ENOSYS (before Linux
          * 5.6): the walk. EPERM: a container's policy (then the walk), or the file's
-         * own (O_NOATIME on another's file...), which the slow way finds again; an
-         * O_PATH openat2 of the store, which has no EPERM of its own, tells which. */
+         * own (O_NOATIME on another's file, a device...), the answer; an O_PATH
+         * openat2 of the store, which has no EPERM of its own, tells which. */
         if (fd != -ELOOP && fd != -ENOSYS && fd != -EPERM && fd != -E2BIG)
             return (int)ret_errno(fd);
         if (fd == -ENOSYS)
@@ -648,7 +653,10 @@ static int do_openat(int dirfd, const char *path, int flags, int mode)
             long p = open_store();
             if (p >= 0)
                 close_fd((int)p);
-            openat2_missing(p);
+            /* openat2 works: the EPERM is the file's own, which the slow way would
+             * only meet again (and a device's open would run twice). */
+            if (!openat2_missing(p))
+                return (int)ret_errno(fd);
         }
         /* Not O_CREAT with O_DIRECTORY: Linux 5.7 to 6.3 make the file and then say
          * ENOTDIR, which the walk would take for a symlink and leave to the slow way,
@@ -830,6 +838,38 @@ static void setup(void)
     enabled = 1;
 }
 
+/* Whether `match(entry, its length, p)` holds for an entry of the slot's list at `s`
+ * (`len` bytes: entries each ended by a NUL, the list by an empty one); 1 for a list
+ * without its end. */
+static int list_any(const char *s, size_t len, int (*match)(const char *, size_t, const char *), const char *p)
+{
+    const char *end = s + len;
+    while (s < end && *s) {
+        size_t n = 0;
+        while (s + n < end && s[n])
+            n++;
+        if (s + n == end || match(s, n, p))
+            return 1;
+        s += n + 1;
+    }
+    return 0;
+}
+
+/* Path `p` lies below prefix `s` (`n` bytes), is it, or lies above it. */
+static int related(const char *s, size_t n, const char *p)
+{
+    size_t lp = slen(p);
+    if (n <= lp && starts(p, s, n) && (p[n] == 0 || p[n] == '/'))
+        return 1;
+    return lp < n && starts(s, p, lp) && s[lp] == '/';
+}
+
+/* Name `p` is entry `s` (`n` bytes). */
+static int same_name(const char *s, size_t n, const char *p)
+{
+    return starts(p, s, n + 1);
+}
+
 /* An absolute host path that ptnix leaves as it is, where the guest's root is the
  * host's (config flags): under none of the slot's prefixes (ptnix's binds, /nix among
  * them, and /proc, whose files and links ptnix rewrites) and above none (a bind's
@@ -841,40 +881,15 @@ static int host_path(const char *p)
 {
     if (!host_paths || no_openat2 || p[0] != '/' || !p[1])
         return 0;
-    size_t lp = slen(p);
-    const char *s = cfg()->prefixes;
-    const char *end = s + sizeof cfg()->prefixes;
-    while (s < end && *s) {
-        size_t n = 0;
-        while (s + n < end && s[n])
-            n++;
-        if (s + n == end)
-            return 0; /* a list without its end: no host path is plain */
-        if (n <= lp && starts(p, s, n) && (p[n] == 0 || p[n] == '/'))
-            return 0;
-        if (lp < n && starts(s, p, lp) && s[lp] == '/')
-            return 0;
-        s += n + 1;
-    }
-    return 1;
+    /* A list without its end: no host path is plain. */
+    return !list_any(cfg()->prefixes, sizeof cfg()->prefixes, related, p);
 }
 
-/* Whether lone name `p` is in the slot's list of special names. */
+/* Whether lone name `p` is in the slot's list of special names (all are, where the
+ * list has no end). */
 static int special(const char *p)
 {
-    const char *s = cfg()->special;
-    const char *end = s + sizeof cfg()->special;
-    while (s < end && *s) {
-        size_t n = 0;
-        while (s + n < end && s[n])
-            n++;
-        if (s + n == end)
-            return 1; /* a list without its end: everything is special */
-        if (starts(p, s, n + 1))
-            return 1;
-        s += n + 1;
-    }
-    return 0;
+    return list_any(cfg()->special, sizeof cfg()->special, same_name, p);
 }
 
 /* A lone name (non-empty, no slash, not "." or "..") that ptnix leaves as it is
