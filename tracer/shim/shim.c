@@ -783,8 +783,9 @@ static int gadget_already_there(long c)
 }
 
 /* The gadget: one page at a fixed address, which ptnix's filter knows, made once per
- * process by whichever copy of this object comes first (the auditor's loads before
- * the preloaded one, in a namespace of its own). Taken already by something else (a
+ * process by whichever copy of this object comes first (where there are two, for a
+ * program that reaches libc through its GOT, the auditor's loads before the
+ * preloaded one, in a namespace of its own). Taken already by something else (a
  * sanitizer's shadow, a program's own fixed mapping made first), or an old kernel
  * that put it elsewhere: no fast path. */
 static int gadget(long c)

@@ -33,9 +33,8 @@ use crate::shortlinks::ShortLinks;
 use std::os::unix::ffi::OsStrExt;
 
 /// Whether the kernel can run the object: its gadget page is mapped with
-/// MAP_FIXED_NOREPLACE (Linux 4.17; before, the flag is ignored, and the second copy
-/// of the object, the preloaded one after the auditor, would take the address for a
-/// hint). It checks directories for symlinks with openat2 (5.6) where there is one,
+/// MAP_FIXED_NOREPLACE (Linux 4.17; before, the flag is ignored, and a second copy of
+/// the object, one preloaded after the auditor, would take the address for a hint). It checks directories for symlinks with openat2 (5.6) where there is one,
 /// else name by name.
 pub(crate) fn kernel_supports() -> bool {
     crate::kernel::at_least(4, 17)
