@@ -1049,18 +1049,6 @@ static const char *dyn_str(const struct lmap *l, int64_t tag)
     return (const char *)(uintptr_t)(strtab + off);
 }
 
-static const char *runpath_of(const struct lmap *l)
-{
-    return dyn_str(l, DT_RUNPATH);
-}
-
-static int same(const char *a, const char *b)
-{
-    while (*a && *a == *b)
-        a++, b++;
-    return *a == *b;
-}
-
 struct sym64 {
     uint32_t st_name;
     unsigned char st_info, st_other;
@@ -1091,7 +1079,7 @@ static uint64_t defined_function(const struct lmap *l, const char *name)
     for (;; i++) {
         uint32_t h2 = chain[i - symoffset];
         const struct sym64 *s = &syms[i];
-        if ((h | 1) == (h2 | 1) && same(strtab + s->st_name, name) && s->st_shndx != 0 && (s->st_info & 0xf) == 2 /* STT_FUNC */)
+        if ((h | 1) == (h2 | 1) && starts(strtab + s->st_name, name, slen(name) + 1) && s->st_shndx != 0 && (s->st_info & 0xf) == 2 /* STT_FUNC */)
             return l->l_addr + s->st_value;
         if (h2 & 1)
             return 0;
@@ -1125,7 +1113,7 @@ unsigned int la_objopen(struct lmap *map, long lmid, uintptr_t *ck)
     if (lmid != 0 /* LM_ID_BASE */ || !enabled)
         return 0;
     const char *soname = libc_errno ? 0 : dyn_str(map, DT_SONAME);
-    if (soname && same(soname, "libc.so.6")) {
+    if (soname && starts(soname, "libc.so.6", sizeof "libc.so.6")) {
         uint64_t e = defined_function(map, "__errno_location"), d = defined_function(map, "fdopendir");
         if (e && d) {
             libc_map = (uintptr_t)map;
@@ -1145,7 +1133,7 @@ unsigned int la_objopen(struct lmap *map, long lmid, uintptr_t *ck)
 uintptr_t la_symbind64(struct sym64 *sym, unsigned int ndx, uintptr_t *refcook, uintptr_t *defcook, unsigned int *flags, const char *name)
 {
     (void)ndx, (void)refcook, (void)flags;
-    if (!libc_map || !defcook || *defcook != libc_map || !name || (name[0] == 'l' && name[1] == 'a' && name[2] == '_'))
+    if (!libc_map || !defcook || *defcook != libc_map || !name || starts(name, "la_", 3))
         return sym->st_value;
     struct lmap me = self();
     uint64_t mine = defined_function(&me, name);
@@ -1283,7 +1271,7 @@ char *la_objsearch(const char *name, uintptr_t *ck, unsigned int flag)
     for (const char *c = name; *c; c++)
         if (*c == '/' || *c == '$')
             return (char *)name;
-    const char *runpath = runpath_of((const struct lmap *)*ck);
+    const char *runpath = dyn_str((const struct lmap *)*ck, DT_RUNPATH);
     if (!runpath)
         return (char *)name;
     if (no_openat2)

@@ -319,9 +319,7 @@ impl TraceeFs<'_> {
         self.cache.loaders.insert(host.to_vec(), k);
         k
     }
-}
 
-impl TraceeFs<'_> {
     /// Whether the program at `host` reaches a function `wanted` names through its GOT
     /// alone (see `elf::got_references`); read anew unless it is a file of an
     /// immutable store object. An unreadable file: no.

@@ -1,7 +1,7 @@
-//! The in-process fast path: a small object (`tracer/shim/shim.c`) preloaded into
+//! The in-process fast path: a small object (`tracer/shim/shim.c`) loaded into
 //! dynamically linked x86_64 programs, which makes their stat-family calls, getxattr,
-//! access and opens of store paths, and of lone names ptnix would leave as they are,
-//! itself, without a stop or a notification.
+//! access and opens of paths under /nix, and of host paths and lone names ptnix would
+//! leave as they are, itself, without a stop or a notification.
 //!
 //! - ptnix writes the object into its private directory, with the cookie, its own path
 //!   and the host store filled into a slot of it (`CONFIG_MAGIC`), and at each execve
@@ -16,9 +16,10 @@
 //!   (`la_objsearch` in shim.c), each otherwise a round trip to ptnix per directory
 //!   tried, and binds the program's calls of libc's functions it defines to its own
 //!   (`la_symbind64`), as a preloaded copy would have taken them.
-//! - The object translates only what the prefix alone decides (`/nix/store/...`, no
-//!   `.`, `..` or empty name, a directory part without symlinks: openat2
-//!   RESOLVE_NO_SYMLINKS) and makes those calls with the cookie, 64 random bits, in
+//! - The object translates only what the prefix alone decides (`/nix/store/...`, all
+//!   of `/nix` where nothing is bound inside it, a host path under and above no bind
+//!   and not in /proc; no `.`, `..` or empty name, a directory part without
+//!   symlinks: openat2 RESOLVE_NO_SYMLINKS) and makes those calls with the cookie, 64 random bits, in
 //!   their sixth argument register, which none of them uses: the filter lets such a
 //!   call through (`bpf`, `Optional::shim_cookie`). Everything else it makes as a
 //!   plain syscall, which the filter stops as before.
@@ -34,8 +35,9 @@ use std::os::unix::ffi::OsStrExt;
 
 /// Whether the kernel can run the object: its gadget page is mapped with
 /// MAP_FIXED_NOREPLACE (Linux 4.17; before, the flag is ignored, and a second copy of
-/// the object, one preloaded after the auditor, would take the address for a hint). It checks directories for symlinks with openat2 (5.6) where there is one,
-/// else name by name.
+/// the object, one preloaded after the auditor, would take the address for a hint).
+/// It checks directories for symlinks with openat2 (5.6) where there is one, else
+/// name by name.
 pub(crate) fn kernel_supports() -> bool {
     crate::kernel::at_least(4, 17)
 }
@@ -81,9 +83,6 @@ pub(crate) struct Shim {
     /// them uses), made from its gadget, for the filter to let them through: random,
     /// never 0.
     pub cookie: u64,
-    /// The libc functions the object defines (sorted), which its auditor binds a
-    /// program's calls of (see `exported`).
-    pub names: Vec<Vec<u8>>,
 }
 
 /// What ptnix adds to an exec's environment for the object.
@@ -124,12 +123,15 @@ impl Shim {
         if !mappable(&object) {
             return None;
         }
-        Some(Shim { object, cookie, names: exported(OBJECT) })
+        Some(Shim { object, cookie })
     }
 
-    /// Whether the object defines the function `name`.
+    /// Whether the object defines the function `name` (one its auditor binds a
+    /// program's calls of). Read from the object at the first exec that asks, not at
+    /// start.
     pub fn defines(&self, name: &[u8]) -> bool {
-        self.names.binary_search_by(|n| n.as_slice().cmp(name)).is_ok()
+        static NAMES: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+        NAMES.get_or_init(|| exported(OBJECT)).binary_search_by(|n| n.as_slice().cmp(name)).is_ok()
     }
 
     /// The environment for an exec whose envp array is at `envp`: its entries as they
@@ -169,7 +171,7 @@ fn configured(object: &[u8], cookie: u64, path: &[u8], store: &[u8], special: &[
         out.get_mut(w..w + s.len())?.copy_from_slice(s);
         w += CONFIG_PATH;
     }
-    let mut list: Vec<u8> = special.iter().filter(|n| !n.is_empty() && !n.contains(&0)).flat_map(|n| n.iter().copied().chain([0])).collect();
+    let mut list = nul_list(special);
     if list.len() >= CONFIG_SPECIAL {
         // Too many to say: a list without its end, which makes every lone name
         // special (shim.c `special`), so that only lone names lose the fast path.
@@ -177,7 +179,7 @@ fn configured(object: &[u8], cookie: u64, path: &[u8], store: &[u8], special: &[
     }
     out.get_mut(w..w + list.len())?.copy_from_slice(&list);
     w += CONFIG_SPECIAL;
-    let mut list: Vec<u8> = prefixes.iter().filter(|p| !p.is_empty() && !p.contains(&0)).flat_map(|p| p.iter().copied().chain([0])).collect();
+    let mut list = nul_list(prefixes);
     if list.len() >= CONFIG_PREFIXES {
         // Too many to say: no host path is left to the object.
         flags &= !FLAG_HOST_PATHS;
@@ -187,6 +189,12 @@ fn configured(object: &[u8], cookie: u64, path: &[u8], store: &[u8], special: &[
     w += 8;
     out.get_mut(w..w + list.len())?.copy_from_slice(&list);
     Some(out)
+}
+
+/// `items` as a list of the slot's (each ended by a NUL; the slot's zeroes end the
+/// list), without empty ones and ones with a NUL, which it cannot hold.
+fn nul_list(items: &[Vec<u8>]) -> Vec<u8> {
+    items.iter().filter(|n| !n.is_empty() && !n.contains(&0)).flat_map(|n| n.iter().copied().chain([0])).collect()
 }
 
 /// The functions `object` exports (sorted), but its rtld-audit entry points (`la_`).
