@@ -227,6 +227,9 @@ enum Shim {
     /// As on a kernel without openat2 (before Linux 5.6), where the object walks
     /// directories name by name (shim.c `walk_dir`).
     NoOpenat2,
+    /// As where the object cannot be kept in memory (no memfd before Linux 3.17, or
+    /// an executable one refused): in a file in ptnix's private directory.
+    InFile,
 }
 
 impl Shim {
@@ -235,6 +238,7 @@ impl Shim {
             Shim::On => {}
             Shim::Off => fx.flags.push("--no-shim"),
             Shim::NoOpenat2 => fx.envs.push(("PTNIX_TEST_NO_OPENAT2", "1")),
+            Shim::InFile => fx.envs.push(("PTNIX_TEST_SHIM_FILE", "1")),
         }
     }
 }
@@ -475,6 +479,46 @@ both_modes! {
         store_paths(&fx);
         let code = "import os\nd = os.open('/proc/self', os.O_RDONLY)\nprint(os.readlink('cwd', dir_fd=d))\nf = os.open('/nix/store/bbb-other/file', os.O_RDONLY)\nos.chdir('/proc/self/fd')\nprint(os.readlink(str(f)))";
         fx.cmd(&[PYTHON, "-c", code]).cwd(&fx.host("/nix/store/aaa-pkg")).run().expect_stdout("/nix/store/aaa-pkg\n/nix/store/bbb-other/file\n");
+    }
+
+    /// Where the object cannot be kept in memory, ptnix writes it into its private
+    /// directory: every call answers as without the fast path, and store calls still
+    /// need no stop.
+    fn in_a_file_as_without_it(m: Mode) {
+        require!(Python3);
+        answers_as_without(m, Shim::InFile);
+        store_calls_reach_ptnix_rarely(m, Shim::InFile);
+    }
+
+    /// The object is a sealed memfd of ptnix's, which each program's loader opens as
+    /// `/proc/PTNIX/fd/N`: mapped in the program, nothing written to disk (no private
+    /// directory is made), and no program can change what the others load.
+    fn the_object_is_sealed_in_memory(m: Mode) {
+        require!(Python3);
+        let fx = Fixture::new(m);
+        let code = r#"
+import os
+ppid = int([l.split()[1] for l in open('/proc/self/status') if l.startswith('PPid:')][0])
+links = {}
+for fd in os.listdir('/proc/%d/fd' % ppid):
+    try:
+        links[fd] = os.readlink('/proc/%d/fd/%s' % (ppid, fd))
+    except OSError:
+        pass
+objs = [fd for fd, t in links.items() if t.startswith('/memfd:ptnix-shim.so')]
+print(len(objs), any(t.startswith('/tmp/pt') for t in links.values()), any('/memfd:ptnix-shim.so' in l and ' r-xp ' in l for l in open('/proc/self/maps')))
+for fd in objs:
+    p = '/proc/%d/fd/%s' % (ppid, fd)
+    print(open(p, 'rb').read(4))
+    try:
+        with open(p, 'r+b') as f:
+            f.write(b'x')
+        print('written')
+    except OSError as e:
+        print('E%d' % e.errno)
+"#;
+        let expected = if m.seccomp() { "1 False True\nb'\\x7fELF'\nE1\n" } else { "0 False False\n" };
+        fx.run(&[PYTHON, "-c", code]).expect_stdout(expected);
     }
 
     /// The program's calls on store paths are made without a stop or a notification

@@ -305,6 +305,10 @@ impl Engine {
     }
 
     pub(crate) fn resolve(&mut self, pid: Pid, regs: &Regs, dirfd: Option<u8>, req: Request<'_>) -> resolve::Resolution {
+        // The loader's open of ptnix's object, by the host path ptnix gave it.
+        if self.shim.as_ref().is_some_and(|s| s.object == req.path) {
+            return resolve::Resolution { outcome: Outcome::Unchanged, guest: req.path.to_vec() };
+        }
         let cwd = if req.path.first() == Some(&b'/') || req.path.is_empty() {
             b"/".to_vec()
         } else {

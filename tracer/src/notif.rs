@@ -105,6 +105,8 @@ pub struct Supervisor {
     /// Tracees' umasks, for the files it creates (shared with the tracer, which sees
     /// umask calls); None when this thread could not get an fs of its own.
     umasks: Option<Arc<crate::notifopen::Umasks>>,
+    /// The path of ptnix's in-process object, if there is one (see `shim`).
+    object: Option<Vec<u8>>,
 }
 
 /// Whether this host lets ptnix answer the stat family itself: Linux 5.6
@@ -146,7 +148,14 @@ impl Supervisor {
             log,
             opens: None,
             umasks: None,
+            object: None,
         }
+    }
+
+    /// Leaves the loader's opens of ptnix's object to the kernel at once.
+    pub fn with_object(mut self, object: Option<Vec<u8>>) -> Supervisor {
+        self.object = object;
+        self
     }
 
     /// Answers opens too (see `notifopen`), handing the tracer those it cannot.
@@ -171,9 +180,11 @@ impl Supervisor {
             // SAFETY: the kernel writes one struct seccomp_notif into `n`.
             if unsafe { libc::ioctl(self.listener.as_raw_fd(), NOTIF_RECV, &mut n as *mut Notif) } != 0 {
                 match crate::ptrace::last_errno() {
-                    // Interrupted, or the caller died before it was received.
-                    libc::EINTR | libc::ENOENT => continue,
-                    // Every tracee is gone (the listener hung up): nothing more comes.
+                    libc::EINTR => continue,
+                    // Every tracee is gone: nothing more comes (see `orphaned`).
+                    libc::ENOENT if orphaned(self.listener.as_raw_fd()) => return,
+                    // The caller died before it was received.
+                    libc::ENOENT => continue,
                     _ => return,
                 }
             }
@@ -273,7 +284,9 @@ impl Supervisor {
         // notification that no longer stands is refused, so nothing is checked here;
         // what acts on the path (an open, a write of a result) checks it first
         // (seccomp_unotify(2), "the supervisor should ... check ... the ID").
-        if path.is_empty() {
+        // Empty: the kernel's business. The object's path: the loader opens ptnix's
+        // object by the host path ptnix gave it (see `shim`).
+        if path.is_empty() || self.object.as_deref() == Some(&path[..]) {
             return Answer::Continue;
         }
         let open_flags = sys.notified_open().map(|i| n.args[usize::from(i)]);
@@ -434,6 +447,18 @@ impl crate::engine::Engine {
 
 /// Whether notification `id` still stands: its caller still waits for the answer (it
 /// has not died, nor had its pid reused, nor been interrupted).
+/// Whether no task uses the filter any more. Since Linux 5.8 ("seccomp: notify about
+/// unused filter") the listener then polls as EPOLLHUP, and its receive returns
+/// ENOENT at once instead of waiting (kernel/seccomp.c, `recv_wait_event` breaks when
+/// `filter->users` is 0): without this check the supervisor would spin on ENOENT from
+/// the last tracee's end to ptnix's, on the tracer's CPU.
+fn orphaned(listener: i32) -> bool {
+    let mut p = libc::pollfd { fd: listener, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one pollfd, no wait.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n == 1 && p.revents & libc::POLLHUP != 0 && p.revents & libc::POLLIN == 0
+}
+
 fn id_valid(listener: i32, id: u64) -> bool {
     // SAFETY: the kernel reads one u64.
     unsafe { libc::ioctl(listener, NOTIF_ID_VALID, &id as *const u64) == 0 }
@@ -567,4 +592,46 @@ pub(crate) fn short_path(host: &[u8]) -> Result<(i32, Vec<u8>, Option<OwnedFd>),
         rest = &rest[cut + 1..];
     }
     Ok((held.as_ref().map_or(libc::AT_FDCWD, |f| f.as_raw_fd()), rest.to_vec(), held))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::FromRawFd;
+
+    /// A listener whose filter no task uses any more: a thread installs a filter that
+    /// allows everything, with SECCOMP_FILTER_FLAG_NEW_LISTENER, and exits.
+    fn orphaned_listener() -> OwnedFd {
+        let fd = std::thread::spawn(|| {
+            let prog = [libc::sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k: libc::SECCOMP_RET_ALLOW }];
+            let fprog = libc::sock_fprog { len: 1, filter: prog.as_ptr() as *mut libc::sock_filter };
+            // SAFETY: prctl and seccomp on this thread alone (no TSYNC), which ends here.
+            unsafe {
+                assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+                let flags = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+                libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &fprog as *const libc::sock_fprog) as i32
+            }
+        })
+        .join()
+        .unwrap();
+        assert!(fd >= 0, "a seccomp listener: {}", std::io::Error::last_os_error());
+        // SAFETY: the listener the kernel just gave this process.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    }
+
+    /// Since Linux 5.8 a receive on such a listener fails with ENOENT at once, which
+    /// also says that one caller died: the supervisor must see the difference and
+    /// end, not receive again and again on the tracer's CPU until ptnix exits.
+    #[test]
+    fn the_supervisor_ends_when_no_task_uses_the_filter() {
+        let listener = orphaned_listener();
+        let sup = Supervisor::new(listener, Mapping::new(Vec::<(Vec<u8>, Vec<u8>)>::new()).unwrap(), ExeMap::default(), b"/nix/store", false, None, None);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            sup.run();
+            let _ = tx.send(());
+        });
+        // A hang detector, not a measurement: it returns at once when it works.
+        assert!(rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok(), "the supervisor kept receiving from an orphaned listener");
+    }
 }

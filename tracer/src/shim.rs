@@ -3,11 +3,12 @@
 //! access and opens of paths under /nix, and of host paths and lone names ptnix would
 //! leave as they are, itself, without a stop or a notification.
 //!
-//! - ptnix writes the object into its private directory, with the cookie, its own path
-//!   and the host store filled into a slot of it (`CONFIG_MAGIC`), and at each execve
-//!   of such a program appends `LD_PRELOAD=[what the program had:]OBJECT` to its
-//!   environment (glibc's loader takes the last LD_PRELOAD; the program's own entry
-//!   stays where it was). The object's constructor takes it out again: `environ` is
+//! - ptnix writes the object into a sealed memfd of its own, which programs open as
+//!   `/proc/PTNIX/fd/N` (else into its private directory; see `in_memory`), with the
+//!   cookie, its own path and the host store filled into a slot of it
+//!   (`CONFIG_MAGIC`), and at each execve of such a program appends
+//!   `LD_PRELOAD=[what the program had:]OBJECT` to its environment (glibc's loader
+//!   takes the last LD_PRELOAD; the program's own entry stays where it was). The object's constructor takes it out again: `environ` is
 //!   the program's own, in order (its children get it from ptnix at their exec).
 //! - Where ptnix starts the program through glibc's loader (2.35+, see `LoaderKind`),
 //!   it names the object with `--audit` instead (unless the environment has one of
@@ -77,12 +78,15 @@ const FLAG_HOST_PATHS: u64 = 4;
 const CONFIG_PREFIXES: usize = 1024;
 
 pub(crate) struct Shim {
-    /// Where the object is (in ptnix's private directory).
+    /// Where the object is: `/proc/PTNIX/fd/N` (see [`in_memory`]), else a file in
+    /// ptnix's private directory.
     pub object: Vec<u8>,
     /// What the object's calls carry in their sixth argument register (which none of
     /// them uses), made from its gadget, for the filter to let them through: random,
     /// never 0.
     pub cookie: u64,
+    /// The memfd that holds the object, open while ptnix runs.
+    _memfd: Option<std::os::fd::OwnedFd>,
 }
 
 /// What ptnix adds to an exec's environment for the object.
@@ -105,7 +109,6 @@ impl Shim {
     /// above which a host path is not left as it is (ptnix's binds), else None.
     pub fn install(shortlinks: &mut ShortLinks, store_host: &[u8], nix_host: Option<&[u8]>, prefixes: Option<Vec<Vec<u8>>>, special: &[Vec<u8>]) -> Option<Shim> {
         let cookie = random_cookie()?;
-        let path = shortlinks.file_path(b"shim.so").ok()?;
         let mut flags = if std::env::var_os("PTNIX_TEST_NO_OPENAT2").is_some_and(|v| v == "1") { FLAG_NO_OPENAT2 } else { 0 };
         let store = canonical_so_far(store_host);
         // The object finds /nix's host directory as the store's parent: only where
@@ -118,12 +121,17 @@ impl Shim {
         if !prefixes.is_empty() {
             flags |= FLAG_HOST_PATHS;
         }
-        let content = configured(OBJECT, cookie, &path, &store, special, flags, &prefixes)?;
-        let object = shortlinks.write_file(b"shim.so", &content, 0o555).ok()?;
+        let content = |path: &[u8]| configured(OBJECT, cookie, path, &store, special, flags, &prefixes);
+        let in_file = std::env::var_os("PTNIX_TEST_SHIM_FILE").is_some_and(|v| v == "1");
+        if let Some((memfd, object)) = (!in_file).then(|| in_memory(&content)).flatten() {
+            return Some(Shim { object, cookie, _memfd: Some(memfd) });
+        }
+        let path = shortlinks.file_path(b"shim.so").ok()?;
+        let object = shortlinks.write_file(b"shim.so", &content(&path)?, 0o555).ok()?;
         if !mappable(&object) {
             return None;
         }
-        Some(Shim { object, cookie })
+        Some(Shim { object, cookie, _memfd: None })
     }
 
     /// Whether the object defines the function `name` (one its auditor binds a
@@ -208,6 +216,51 @@ fn exported(object: &[u8]) -> Vec<Vec<u8>> {
 /// caller may run on a small stack of its own (musl's posix_spawn child has about
 /// 5 KiB, partly used): a larger environment goes without the fast path.
 const MAX_BLOCK: usize = 2048;
+
+/// memfd_create(2): "MFD_EXEC (since Linux 6.3): Set the executable bit on the memfd";
+/// without it a host may make memfds noexec by default (vm.memfd_noexec = 1). Older
+/// kernels refuse the unknown flag with EINVAL.
+const MFD_EXEC: libc::c_uint = 0x10;
+
+/// The object in a sealed memfd of ptnix's, and the path by which every tracee's
+/// loader opens it: `/proc/PTNIX/fd/N`. A file in the private directory costs a
+/// directory, a file written, and their removal at exit, at every start (0.5 ms of
+/// `ptnix run -- true`'s). None where the kernel has no memfd (before 3.17: CentOS 7),
+/// refuses an executable one (vm.memfd_noexec = 2), or where tracees could not open
+/// the link: proc(5), /proc/PID/fd: access is governed by "a ptrace access mode
+/// PTRACE_MODE_READ_FSCREDS check", which a process of the same user passes unless
+/// ptnix is not dumpable (an unreadable binary, prctl(2) PR_SET_DUMPABLE). The seals
+/// keep its content as written: no tracee can change what others load.
+fn in_memory(content: &dyn Fn(&[u8]) -> Option<Vec<u8>>) -> Option<(std::os::fd::OwnedFd, Vec<u8>)> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_GET_DUMPABLE) } != 1 {
+        return None;
+    }
+    let name = c"ptnix-shim.so";
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: memfd_create of a valid C string; the descriptor is owned below.
+    let mut fd = unsafe { libc::memfd_create(name.as_ptr(), flags | MFD_EXEC) };
+    if fd < 0 && crate::ptrace::last_errno() == libc::EINVAL {
+        // SAFETY: as above.
+        fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+    }
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a descriptor just made, owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let path = format!("/proc/{}/fd/{}", std::process::id(), fd.as_raw_fd()).into_bytes();
+    let bytes = content(&path)?;
+    let mut file = std::fs::File::from(fd);
+    std::io::Write::write_all(&mut file, &bytes).ok()?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl with integer arguments on our own descriptor.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 || !mappable(&path) {
+        return None;
+    }
+    Some((file.into(), path))
+}
 
 /// Whether the loader can map the object executable: not on a filesystem mounted
 /// noexec (a hardened /tmp), where every program would print ld.so's "cannot be
