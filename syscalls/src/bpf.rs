@@ -431,7 +431,7 @@ mod tests {
         for &s in Sys::ALL {
             let got = decide(s.nr(), AUDIT_ARCH_X86_64, [0; 6]);
             match s.class() {
-                Class::IdQuery { .. } | Class::Uname | Class::Affinity { .. } | Class::FdCopy(_) | Class::FdFetch | Class::Umask => {
+                Class::IdQuery { .. } | Class::Uname | Class::Affinity { .. } | Class::FdCopy(_) | Class::FdFetch | Class::Umask | Class::Landlock => {
                     assert_eq!(got, SECCOMP_RET_ALLOW, "{}", s.name())
                 }
                 Class::Deny(e) => assert_eq!(got, errno(e), "{}", s.name()),

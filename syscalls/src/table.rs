@@ -109,6 +109,12 @@ pub enum Class {
     /// the tracee installs a filter of its own, whose SECCOMP_RET_TRACE must then
     /// behave as it does without a tracer (ENOSYS), not reach ptnix as a stop.
     OwnFilter { arg0: Option<u32> },
+    /// landlock_restrict_self: the caller's new domain refuses it ptrace access to
+    /// processes outside it, `PTRACE_MODE_READ` included (Documentation/userspace-api/
+    /// landlock.rst: "a sandboxed process ... cannot ... ptrace ... processes outside
+    /// its domain"), so neither it nor its descendants can open ptnix's in-process
+    /// object by `/proc/PTNIX/fd/N`: traced while there is such an object.
+    Landlock,
 }
 
 /// The three ways to copy a descriptor, by where the new number comes from.
@@ -346,6 +352,8 @@ syscalls! {
     // --- filters of the tracee's own (see Class::OwnFilter) ---
     seccomp = 317 => OwnFilter { arg0: None };
     prctl = 157 => OwnFilter { arg0: Some(libc::PR_SET_SECCOMP as u32) };
+    // --- a Landlock domain of the tracee's own (see Class::Landlock) ---
+    landlock_restrict_self = 446 => Landlock;
 }
 
 impl Sys {
@@ -423,6 +431,7 @@ impl Sys {
             Class::Affinity { .. } => opt.placement,
             Class::FdCopy(_) | Class::FdFetch => opt.listing_fd_base != 0,
             Class::Umask => opt.user_notif && opt.notify_open,
+            Class::Landlock => opt.shim_cookie != 0,
             _ => true,
         }
     }

@@ -521,6 +521,37 @@ for fd in objs:
         fx.run(&[PYTHON, "-c", code]).expect_stdout(expected);
     }
 
+    /// A program that restricts itself with Landlock (as sandboxes do) could not open
+    /// the object as `/proc/PTNIX/fd/N` from inside its domain: what it starts is
+    /// given none, and starts without ld.so's error. (Reads stay allowed by its
+    /// ruleset, which handles only the making of regular files.)
+    fn a_landlocked_programs_children_start_cleanly(m: Mode) {
+        require!(Python3);
+        let fx = Fixture::new(m);
+        let code = r#"
+import ctypes, subprocess, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+attr = ctypes.c_uint64(1 << 8)  # LANDLOCK_ACCESS_FS_MAKE_REG
+fd = libc.syscall(444, ctypes.byref(attr), ctypes.c_size_t(8), ctypes.c_uint32(0))
+if fd < 0:
+    print("no landlock", ctypes.get_errno())
+    sys.exit(0)
+assert libc.prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
+print("restricted", libc.syscall(446, ctypes.c_int(fd), ctypes.c_uint32(0)))
+sys.stdout.flush()
+c = subprocess.run([sys.executable, "-c", "print('child')"], capture_output=True, text=True)
+print(repr(c.stdout), repr(c.stderr))
+"#;
+        let out = fx.run(&[PYTHON, "-c", code]).ok();
+        if out.stdout().starts_with("no landlock") {
+            assert!(!under_ci(), "Landlock is not available here (CI=true: refusing to skip)\n{out}");
+            eprintln!("\n*** SKIPPED: Landlock is not available here ***\n");
+            return;
+        }
+        assert_eq!(out.stdout(), "restricted 0\n'child\\n' ''\n", "\n{out}");
+    }
+
     /// The program's calls on store paths are made without a stop or a notification
     /// (seccomp modes); without the filter there is no fast path, and nothing changes.
     fn store_calls_need_no_stop(m: Mode) {

@@ -367,10 +367,10 @@ impl Engine {
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
                 if let Ok(child) = ptrace::event_msg(pid) {
                     let child = child as Pid;
-                    let (parent_place, parent_filter, parent_all_getdents) = self
+                    let (parent_place, parent_filter, parent_all_getdents, parent_landlocked) = self
                         .tracees
                         .get(&pid)
-                        .map(|t| (t.place.clone(), t.own_filter, t.all_getdents))
+                        .map(|t| (t.place.clone(), t.own_filter, t.all_getdents, t.landlocked))
                         .unwrap_or_default();
                     let c = self.tracees.entry(child).or_default();
                     c.linked = true;
@@ -378,6 +378,8 @@ impl Engine {
                     // filter too; see `listingfd` for the one race this leaves).
                     c.own_filter |= parent_filter;
                     c.all_getdents |= parent_all_getdents;
+                    // A Landlock domain is inherited as well (landlock(7)).
+                    c.landlocked |= parent_landlocked;
                     // kernel/fork.c: a fork or vfork event (exit signal SIGCHLD, or
                     // CLONE_VFORK) is a new process, which leads its own thread group;
                     // knowing it saves reading /proc/CHILD/status.

@@ -214,6 +214,10 @@ impl Engine {
                 }
                 Verdict::Pass
             }
+            Class::Landlock => {
+                self.mark_landlocked(pid);
+                Verdict::Pass
+            }
             Class::Deny(e) => fail(e),
             Class::DenyIfFlag { arg: i, mask } if arg(regs, i) & mask != 0 => fail(libc::EPERM),
             Class::DenyIfFlag { .. } => Verdict::Pass,

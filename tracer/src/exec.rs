@@ -86,7 +86,7 @@ impl Engine {
         // The in-process fast path (see `shim`), for a program that can load it.
         // Not for a process with a seccomp filter of its own, which may refuse or kill
         // the calls the object makes (openat2).
-        let own_filter = self.tracees.get(&pid).is_some_and(|t| t.own_filter);
+        let own_filter = self.tracees.get(&pid).is_some_and(|t| t.own_filter || (t.landlocked && self.shim.as_ref().is_some_and(|s| s.through_proc())));
         let envp_arg = argv_arg + 1;
         let shim_env = match (&self.shim, dynamic && !from_fd && !own_filter) {
             (Some(shim), true) => shim.environment(pid, arg(regs, envp_arg)),

@@ -165,7 +165,8 @@ impl Supervisor {
         self
     }
 
-    /// Answers notifications until ptnix exits (the thread is never joined).
+    /// Answers notifications until no tracee is left (see `orphaned`) or ptnix exits
+    /// (the thread is never joined).
     pub fn run(mut self) {
         self.synchronous_wake_ups();
         // An fs of this thread's own, whose umask it may set to a tracee's for the
@@ -445,13 +446,13 @@ impl crate::engine::Engine {
     }
 }
 
-/// Whether notification `id` still stands: its caller still waits for the answer (it
-/// has not died, nor had its pid reused, nor been interrupted).
-/// Whether no task uses the filter any more. Since Linux 5.8 ("seccomp: notify about
-/// unused filter") the listener then polls as EPOLLHUP, and its receive returns
-/// ENOENT at once instead of waiting (kernel/seccomp.c, `recv_wait_event` breaks when
-/// `filter->users` is 0): without this check the supervisor would spin on ENOENT from
-/// the last tracee's end to ptnix's, on the tracer's CPU.
+/// Whether no task uses the filter any more. The listener then polls as EPOLLHUP
+/// (Linux 5.8, "seccomp: notify about unused filter"), and since Linux 6.11
+/// ("seccomp: interrupt SECCOMP_IOCTL_NOTIF_RECV when all users have exited",
+/// kernel/seccomp.c `recv_wait_event` returns when `filter->users` is 0) a receive
+/// fails with ENOENT at once instead of waiting: without this check the supervisor
+/// would receive again and again, on the tracer's CPU, from the last tracee's end to
+/// ptnix's. (Before 6.11 the receive waits, and the thread with it.)
 fn orphaned(listener: i32) -> bool {
     let mut p = libc::pollfd { fd: listener, events: libc::POLLIN, revents: 0 };
     // SAFETY: one pollfd, no wait.
@@ -459,6 +460,8 @@ fn orphaned(listener: i32) -> bool {
     n == 1 && p.revents & libc::POLLHUP != 0 && p.revents & libc::POLLIN == 0
 }
 
+/// Whether notification `id` still stands: its caller still waits for the answer (it
+/// has not died, nor had its pid reused, nor been interrupted).
 fn id_valid(listener: i32, id: u64) -> bool {
     // SAFETY: the kernel reads one u64.
     unsafe { libc::ioctl(listener, NOTIF_ID_VALID, &id as *const u64) == 0 }
@@ -619,18 +622,39 @@ mod tests {
         unsafe { OwnedFd::from_raw_fd(fd) }
     }
 
-    /// Since Linux 5.8 a receive on such a listener fails with ENOENT at once, which
+    /// Since Linux 6.11 a receive on such a listener fails with ENOENT at once, which
     /// also says that one caller died: the supervisor must see the difference and
-    /// end, not receive again and again on the tracer's CPU until ptnix exits.
+    /// end, not receive again and again on the tracer's CPU until ptnix exits. Before
+    /// 6.11 the receive waits: the thread must then sleep, using no CPU.
     #[test]
     fn the_supervisor_ends_when_no_task_uses_the_filter() {
         let listener = orphaned_listener();
         let sup = Supervisor::new(listener, Mapping::new(Vec::<(Vec<u8>, Vec<u8>)>::new()).unwrap(), ExeMap::default(), b"/nix/store", false, None, None);
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            let _ = tid_tx.send(unsafe { libc::gettid() });
             sup.run();
             let _ = tx.send(());
         });
+        let tid = tid_rx.recv().unwrap();
+        if !crate::kernel::at_least(6, 11) {
+            // utime and stime, fields 14 and 15 of stat(5): the 12th and 13th after the
+            // name's closing parenthesis (the state, field 3, is the first).
+            // None once the thread has ended (where the kernel is newer than it says).
+            let ticks = || {
+                let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+                let f: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+                Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+            };
+            let before = ticks();
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            if let (Some(b), Some(a)) = (before, ticks()) {
+                assert!(a - b < 10, "the supervisor spins on an orphaned listener");
+            }
+            return;
+        }
         // A hang detector, not a measurement: it returns at once when it works.
         assert!(rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok(), "the supervisor kept receiving from an orphaned listener");
     }

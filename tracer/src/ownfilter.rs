@@ -15,6 +15,10 @@
 //! descend from one, and, once any tracee has, for tracees whose fork event it has not
 //! processed yet (a child's first stops can come before it). In pure-ptrace mode every
 //! seccomp stop is the tracee's own.
+//!
+//! A Landlock domain of the tracee's own is the other restriction a tracee can give
+//! itself (it needs no_new_privs, which every tracee of the filter has): see
+//! `mark_landlocked`.
 
 use crate::engine::Engine;
 use crate::ptrace::{self, Pid};
@@ -42,6 +46,17 @@ impl Engine {
                     tr.own_filter = true;
                 }
             }
+        }
+    }
+
+    /// `pid` restricts itself with Landlock (which applies to the calling thread and
+    /// what it starts): its execs get no in-process object where that object is
+    /// reached through `/proc/PTNIX/fd/N`, which its loader could not open (ld.so
+    /// would print an error at each). A call that fails still marks it: the fast path
+    /// is lost, nothing else.
+    pub(crate) fn mark_landlocked(&mut self, pid: Pid) {
+        if let Some(t) = self.tracees.get_mut(&pid) {
+            t.landlocked = true;
         }
     }
 

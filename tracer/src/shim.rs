@@ -86,7 +86,7 @@ pub(crate) struct Shim {
     /// never 0.
     pub cookie: u64,
     /// The memfd that holds the object, open while ptnix runs.
-    _memfd: Option<std::os::fd::OwnedFd>,
+    memfd: Option<std::os::fd::OwnedFd>,
 }
 
 /// What ptnix adds to an exec's environment for the object.
@@ -124,14 +124,20 @@ impl Shim {
         let content = |path: &[u8]| configured(OBJECT, cookie, path, &store, special, flags, &prefixes);
         let in_file = std::env::var_os("PTNIX_TEST_SHIM_FILE").is_some_and(|v| v == "1");
         if let Some((memfd, object)) = (!in_file).then(|| in_memory(&content)).flatten() {
-            return Some(Shim { object, cookie, _memfd: Some(memfd) });
+            return Some(Shim { object, cookie, memfd: Some(memfd) });
         }
         let path = shortlinks.file_path(b"shim.so").ok()?;
         let object = shortlinks.write_file(b"shim.so", &content(&path)?, 0o555).ok()?;
         if !mappable(&object) {
             return None;
         }
-        Some(Shim { object, cookie, _memfd: None })
+        Some(Shim { object, cookie, memfd: None })
+    }
+
+    /// The object is reached through `/proc/PTNIX/fd/N` (see [`in_memory`]), which
+    /// a process in a Landlock domain of its own cannot open.
+    pub fn through_proc(&self) -> bool {
+        self.memfd.is_some()
     }
 
     /// Whether the object defines the function `name` (one its auditor binds a
@@ -257,6 +263,12 @@ fn in_memory(content: &dyn Fn(&[u8]) -> Option<Vec<u8>>) -> Option<(std::os::fd:
     let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
     // SAFETY: fcntl with integer arguments on our own descriptor.
     if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 || !mappable(&path) {
+        return None;
+    }
+    // The path names this memfd: not so where /proc is another PID namespace's.
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(by_path), Ok(own)) = (std::fs::metadata(std::ffi::OsStr::from_bytes(&path)), file.metadata()) else { return None };
+    if (by_path.dev(), by_path.ino()) != (own.dev(), own.ino()) {
         return None;
     }
     Some((file.into(), path))

@@ -94,6 +94,8 @@ pub struct Tracee {
     /// It (or its thread group, or an ancestor) installed a seccomp filter of its own
     /// (see `ownfilter`).
     pub own_filter: bool,
+    /// It (or an ancestor) restricted itself with Landlock (see `mark_landlocked`).
+    pub landlocked: bool,
     /// It has ptnix's second filter, which stops every getdents (see `listingfd`).
     pub all_getdents: bool,
     /// ptnix could not give it that filter, and does not try again.
