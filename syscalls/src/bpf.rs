@@ -211,7 +211,7 @@ fn x86_64_entries(opt: Optional) -> Vec<(u32, Action)> {
                 Class::SockaddrOut { addr, .. } => Action::TraceIfArg(addr),
                 Class::OwnFilter { arg0: Some(v) } => Action::TraceIfArgIs(0, v),
                 _ if opt.user_notif && s.notified() => Action::Notify,
-                _ if opt.user_notif && opt.notify_open && s.notified_effect() => Action::Notify,
+                _ if opt.user_notif && opt.notify_open && (s.notified_effect() || s.notified_link()) => Action::Notify,
                 _ if opt.user_notif && opt.notify_open && s.notified_open().is_some() => {
                     let arg = s.notified_open().unwrap_or(0);
                     Action::NotifyUnlessFlag { arg, mask: OPEN_STOPS }

@@ -379,6 +379,16 @@ impl Sys {
         )
     }
 
+    /// readlink and readlinkat, which the supervisor answers when
+    /// [`Optional::notify_open`] is on: like the stat family's, their only effect is
+    /// what they write into the caller's buffer. Only with it, since one case needs
+    /// the tracer, which the supervisor then hands the call over to: the `exe` link of
+    /// a program ptnix started through its loader, where an exec of it may be in
+    /// progress that only the tracer knows of (`exec::exe_redirect`).
+    pub const fn notified_link(self) -> bool {
+        matches!(self, Sys::readlink | Sys::readlinkat)
+    }
+
     /// Opens the supervisor answers when [`Optional::notify_open`] is on, as the
     /// flags argument: their only effects are the file they may create (with the
     /// tracee's credentials and umask, which the supervisor takes on) and the
@@ -411,7 +421,7 @@ impl Sys {
     /// ([`Optional::notify_open`]) the opens and the calls with an effect. (Which
     /// opens, the filter decides from their flags.)
     pub const fn notified_with(self, opens: bool) -> bool {
-        self.notified() || (opens && (self.notified_open().is_some() || self.notified_effect()))
+        self.notified() || (opens && (self.notified_open().is_some() || self.notified_effect() || self.notified_link()))
     }
 
     /// True when the filter must stop the tracee for this syscall (the rest are

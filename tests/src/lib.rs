@@ -9,6 +9,7 @@
 //! - [`run`]: running a command with a timeout and collecting its output.
 //! - [`cprog`]: compiling the C programs in `tests/c/`.
 //! - [`parity`]: comparing ptnix's /nix with the kernel's behaviour on a real directory.
+//! - [`paths`]: a store and host directory with every kind of path, to compare answers.
 //! - [`prereq`]: checking for python3, cc, nix-store...: skip loudly, or fail under CI.
 //!
 //! Knobs (environment of `cargo test`): `PTNIX_BIN` (the binary to test, default
@@ -22,6 +23,7 @@ pub mod fixture;
 pub mod nixenv;
 pub mod nixstore;
 pub mod parity;
+pub mod paths;
 pub mod prereq;
 pub mod run;
 
@@ -30,6 +32,7 @@ pub use env::under_ci;
 pub use fixture::Fixture;
 pub use fixture::PYTHON;
 pub use parity::{assert_same, ParityRoots};
+pub use paths::{host_dir, store_paths};
 pub use prereq::{prerequisites, Need};
 pub use run::{os, Invocation, Output, Running};
 

@@ -128,3 +128,63 @@ os.unlink('/nix/store/dangling')
         assert!(fx.host("/nix/store/t").is_file());
     }
 }
+
+/// realpath(3) and readlink made as libc makes them itself (a raw syscall, which no
+/// preloaded object sees) on each path given: the realpath, the link's target, and
+/// the target cut to 3 bytes; then /proc's magic links, a size of 0 (EINVAL), a bad
+/// buffer (EFAULT).
+const LINKS: &str = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+libc.realpath.restype = ctypes.c_char_p
+libc.realpath.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+def rl(p, size=4096, bad=False):
+    b = ctypes.create_string_buffer(max(size, 1))
+    n = libc.syscall(89, p.encode(), ctypes.c_void_p(8) if bad else b, ctypes.c_long(size))
+    return "E%d" % ctypes.get_errno() if n < 0 else b.raw[:n].decode(errors="replace")
+def rp(p):
+    r = libc.realpath(p.encode(), None)
+    return "E%d" % ctypes.get_errno() if r is None else r.decode()
+for p in sys.argv[1:]:
+    print(p, rp(p), rl(p), rl(p, 3))
+fd = os.open("/nix/store/bbb-other/file", os.O_RDONLY)
+print(rl("/proc/self/fd/%d" % fd), rl("/proc/%d/fd/%d" % (os.getpid(), fd)), rl("/proc/self/cwd"))
+print(rl("/nix/store/aaa-pkg/abs", 0), rl("/nix/store/aaa-pkg/abs", 16, bad=True), rl("/proc/self/cwd", 0))
+"#;
+
+both_modes! {
+    /// readlink as libc makes it itself (realpath's), on every kind of path: the same
+    /// answers as in the pure-ptrace mode; with notifications none of them stops the
+    /// tracee (the notification supervisor answers them).
+    fn readlink_answers_as_in_pure_ptrace(m: Mode) {
+        require!(Python3);
+        let mut fx = Fixture::new(m);
+        let mut argv = vec![PYTHON.to_string(), "-c".into(), LINKS.into()];
+        argv.extend(store_paths(&fx));
+        let cwd = fx.host("/nix/store/aaa-pkg");
+        fx.flags.push("--stats");
+        let got = fx.cmd(&argv).cwd(&cwd).run().ok();
+        if m != Mode::Ptrace {
+            fx.flags.push("--no-seccomp");
+        }
+        let want = fx.cmd(&argv).cwd(&cwd).run().ok();
+        assert_eq!(got.stdout(), want.stdout(), "\nthis mode:\n{got}\npure ptrace:\n{want}");
+        let out = got.stdout();
+        for line in [
+            "/nix/store/aaa-pkg/abs /nix/store/bbb-other/file /nix/store/bbb-other/file /ni\n",
+            "/nix/store/aaa-pkg/rel /nix/store/bbb-other/file ../bbb-other/file ../\n",
+            "/nix/store/aaa-pkg/dangling E2 /nix/store/none/x /ni\n",
+            "/nix/store/bbb-other/file /nix/store/bbb-other/file /nix/store/aaa-pkg\n",
+            "E22 E14 E22\n",
+        ] {
+            assert!(out.contains(line), "{line:?} missing\n{got}");
+        }
+        if m == Mode::Seccomp {
+            let err = got.stderr();
+            let stops = err.lines().find(|l| l.contains("entry stops by syscall")).unwrap_or("");
+            let notified = err.lines().find(|l| l.contains("user notifications")).unwrap_or("");
+            assert!(!stops.contains("readlink") && notified.contains("readlink"), "\n{err}");
+        }
+    }
+}

@@ -7,7 +7,7 @@ use crate::procfiles::SNAPSHOT_FILES;
 use crate::ptrace::{self, Pid, Regs};
 use crate::regs::{arg, set_arg, skip, CS_32BIT};
 use crate::tracee::{ExitWork, Scratch};
-use ptnix_syscalls::resolve::{self, Kind, Outcome, Request};
+use ptnix_syscalls::resolve::{self, Outcome, Request};
 use ptnix_syscalls::table::{Class, Follow, PathArg, Sys, I386_REFUSED, UNSHARE_NS_FLAGS, X32_SYSCALL_BIT};
 use ptnix_syscalls::{path, sockaddr};
 
@@ -472,19 +472,14 @@ impl Engine {
         if !r.guest.starts_with(b"/proc/") {
             return self.rewrite_one(pid, regs, p, path, r.outcome);
         }
+        let exe = self.exe_redirect(pid, &r.guest);
         let tgid = self.tgid(pid);
         let mut fs = TraceeFs { tgid, tid: pid, cache: &mut self.cache, stats: &mut self.stats };
-        let local_target = match resolve::HostFs::lstat(&mut fs, &host) {
-            Ok(Kind::MagicLink) => resolve::HostFs::readlink(&mut fs, &host),
-            _ => return self.rewrite_one(pid, regs, p, path, r.outcome),
+        let Some(shown) = hostfs::magic_link_shown(&self.mapping, &mut fs, &r.guest, &host, exe) else {
+            return self.rewrite_one(pid, regs, p, path, r.outcome);
         };
-        let Ok(target) = local_target else { return self.rewrite_one(pid, regs, p, path, r.outcome) };
-        let shown = match self.exe_redirect(pid, &r.guest) {
-            Some(exe) => exe,
-            None if target.first() == Some(&b'/') => self.mapping.to_guest(&target),
-            None => target,
-        };
-        let cap = arg(regs, size) as i64;
+        // readlinkat(2)'s bufsiz is an int: "if (bufsiz <= 0) return -EINVAL".
+        let cap = arg(regs, size) as i32;
         if cap <= 0 {
             return fail(libc::EINVAL);
         }

@@ -2,7 +2,8 @@
 //! cannot do itself: an open that needs work after it returns (a listed directory's
 //! descriptor moved up, see `listingfd`), a `/proc` snapshot, a FIFO's open when too
 //! many already wait on threads of their own (see `notifopen`), a call on a path too
-//! long for it.
+//! long for it, a readlink of the `exe` link of a program ptnix started through its
+//! loader (see `Sys::notified_link`).
 //!
 //! A notification cannot become a ptrace stop: every filter's verdict is taken and
 //! "the return value with the highest precedence" wins (seccomp(2)), USER_NOTIF over
@@ -162,6 +163,8 @@ pub fn restarting(tid: Pid, ip: u64) -> bool {
     crate::ptrace::get_regs(tid).is_ok_and(|r| {
         r.rip == ip
             && matches!(r.rax as i64, ERESTARTSYS | ERESTARTNOINTR)
-            && ptnix_syscalls::table::Sys::from_nr(r.orig_rax).is_some_and(|s| s.notified_open().is_some() || s.notified_effect())
+            // Any call the supervisor gets (not only those it hands over now): one it
+            // handed over but not taken here would be handed over again, for ever.
+            && ptnix_syscalls::table::Sys::from_nr(r.orig_rax).is_some_and(|s| s.notified_with(true))
     })
 }

@@ -110,6 +110,23 @@ pub(crate) fn lone_name_unchanged(map: &Mapping, fs: &mut TraceeFs<'_>, fd: i32,
     !matches!(HostFs::lstat(fs, &via), Ok(Kind::Symlink | Kind::MagicLink))
 }
 
+/// What readlink of `guest` (`host` on the host) shows where it is one of `/proc`'s
+/// magic links (`exe`, `cwd`, `root`, `fd/N`, ...): the guest path of its target, or
+/// `exe`, the program's guest path for a process ptnix started through its loader
+/// (the kernel would name the host path, or the loader). None where it is no magic
+/// link, or cannot be read.
+pub(crate) fn magic_link_shown(map: &Mapping, fs: &mut TraceeFs<'_>, guest: &[u8], host: &[u8], exe: Option<Vec<u8>>) -> Option<Vec<u8>> {
+    if !guest.starts_with(b"/proc/") || !matches!(HostFs::lstat(fs, host), Ok(Kind::MagicLink)) {
+        return None;
+    }
+    let target = HostFs::readlink(fs, host).ok()?;
+    Some(match exe {
+        Some(exe) => exe,
+        None if target.first() == Some(&b'/') => map.to_guest(&target),
+        None => target,
+    })
+}
+
 /// readlink(2) into a fresh Vec.
 pub fn readlink(p: &[u8]) -> Result<Vec<u8>, Errno> {
     let c = cstring(p.to_vec())?;

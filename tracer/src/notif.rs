@@ -9,13 +9,15 @@
 //! when it runs the call itself, against 25 under ptrace.
 //!
 //! A thread of ptnix (the *supervisor*) holds the filter's listener. For stat, lstat,
-//! newfstatat and statx it reads the path from the tracee and resolves it as the
-//! tracer would (`resolve`, with its own cache). A path that needs nothing is answered
+//! newfstatat and statx (and access, the xattr queries, readlink) it reads the path
+//! from the tracee and resolves it as the tracer would (`resolve`, with its own
+//! cache). A path that needs nothing is answered
 //! with SECCOMP_USER_NOTIF_FLAG_CONTINUE: the kernel runs the call as the tracee made
 //! it (the same window as a ptrace stop that leaves the path alone: another thread
 //! could change the path meanwhile; ptnix is not a sandbox). A translated path is
 //! looked up by the supervisor itself, and the `struct stat` or `struct statx` it gets
-//! is written into the tracee's buffer: these calls have no other effect, and the
+//! is written into the tracee's buffer (a link's target for readlink, the guest path
+//! for `/proc`'s magic links): these calls have no other effect, and the
 //! tracee has ptnix's credentials (ptnix does not run as root here, and no_new_privs
 //! keeps setuid programs from changing them), so the answer is the one the kernel
 //! would give the tracee.
@@ -36,7 +38,7 @@ use ptnix_syscalls::mapping::Mapping;
 use ptnix_syscalls::path::PATH_MAX;
 use ptnix_syscalls::procfs::{self, Owner};
 use ptnix_syscalls::resolve::{self, Outcome, Request};
-use ptnix_syscalls::table::{Class, Sys};
+use ptnix_syscalls::table::{Class, Follow, PathArg, Sys};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
@@ -266,7 +268,21 @@ impl Supervisor {
         let tid = n.pid as Pid;
         let opens = self.opens.is_some();
         let Some(sys) = Sys::from_nr(n.nr as u64).filter(|s| s.notified_with(opens)) else { return Answer::Continue };
-        let Class::Paths(&[a]) = sys.class() else { return Answer::Continue };
+        // readlink(at) is a path like the others, never followed; its answer is the
+        // link's target, written into the caller's buffer (`link_out`).
+        let (a, link_out) = match sys.class() {
+            Class::Paths(&[a]) => (a, None),
+            Class::Readlink { dirfd, path, buf, size } => {
+                let a = PathArg { dirfd, path, follow: Follow::Never, names_entry: false };
+                (a, Some((n.args[usize::from(buf)], n.args[usize::from(size)] as i32)))
+            }
+            _ => return Answer::Continue,
+        };
+        // readlinkat(2)'s bufsiz is an int, refused before any lookup: "if (bufsiz <=
+        // 0) return -EINVAL".
+        if link_out.is_some_and(|(_, size)| size <= 0) {
+            return Answer::Continue;
+        }
         if let Ok(mut s) = self.stats.lock() {
             *s.notified.entry(sys.name()).or_default() += 1;
         }
@@ -298,8 +314,9 @@ impl Supervisor {
         let dirfd = a.dirfd.map(|i| n.args[i as usize] as i32).unwrap_or(libc::AT_FDCWD);
         let redirected = if follow_last { self.exe_redirect(tid, &path) } else { None };
         let req = Request { path: redirected.as_deref().unwrap_or(&path), follow_last, names_entry: a.names_entry, ..Request::default() };
-        // As on the ptrace path: an open looks at the whole path where it may matter.
-        let plain = open_flags.is_none() || (!SNAPSHOT_FILES.contains(&&path[..]) && !self.mapping.may_name_listed_dir(&path));
+        // As on the ptrace path: an open looks at the whole path where it may matter,
+        // and readlink always (a lone name may be a magic link of a /proc directory).
+        let plain = link_out.is_none() && (open_flags.is_none() || (!SNAPSHOT_FILES.contains(&&path[..]) && !self.mapping.may_name_listed_dir(&path)));
         if redirected.is_none() && plain {
             let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
             let mut fs = TraceeFs { tgid: tid, tid, cache: &mut self.cache, stats: &mut stats };
@@ -321,6 +338,45 @@ impl Supervisor {
         stats.resolved += 1;
         let mut fs = TraceeFs { tgid, tid, cache: &mut self.cache, stats: &mut stats };
         let r = resolve::resolve(&self.mapping, &mut fs, &cwd, req);
+        if let Some((buf, size)) = link_out {
+            let unchanged = matches!(r.outcome, Outcome::Unchanged);
+            let host = match r.outcome {
+                Outcome::Error(e) => return Answer::Value(-i64::from(e)),
+                Outcome::Host(h) => h,
+                Outcome::Unchanged => self.mapping.to_host(&r.guest),
+            };
+            // The exe link of a program ptnix started through its loader: the tracer
+            // knows whether an exec of it is in progress (see `Sys::notified_link`).
+            if self.exe_redirect(tid, &r.guest).is_some() {
+                return Answer::Escalate;
+            }
+            let mut fs = TraceeFs { tgid, tid, cache: &mut self.cache, stats: &mut stats };
+            let target = match hostfs::magic_link_shown(&self.mapping, &mut fs, &r.guest, &host, None) {
+                Some(shown) => shown,
+                // The kernel's readlink, on the path as the caller gave it.
+                None if unchanged => return Answer::Continue,
+                None => match link_target(&fs.local(&host)) {
+                    Ok(t) => t,
+                    Err(e) => return Answer::Value(-i64::from(e)),
+                },
+            };
+            if !unchanged {
+                stats.rewritten += 1;
+            }
+            drop(stats);
+            if let Some(log) = self.log.as_mut() {
+                log.line(tid, format_args!("{}: {} -> {} (notification)", sys.name(), crate::log::quote(&path), crate::log::quote(&host)));
+            }
+            // Written only into the caller's memory (see above on stale paths).
+            if !self.still_valid(n.id) {
+                return Answer::Continue;
+            }
+            let len = target.len().min(size as usize);
+            return match mem::write_direct(tid, buf, &target[..len]) {
+                Ok(()) => Answer::Value(len as i64),
+                Err(_) => Answer::Value(-i64::from(libc::EFAULT)),
+            };
+        }
         if let (Some(flags), Some((_, base))) = (open_flags, &self.opens) {
             if !matches!(r.outcome, Outcome::Error(_)) && crate::notifopen::needs_tracer(&self.mapping, *base, &r.guest, flags) {
                 return Answer::Escalate;
@@ -580,6 +636,20 @@ fn xattr(tid: Pid, dirfd: i32, c: &std::ffi::CStr, sys: Sys, args: &[u64; 6], va
         return -i64::from(libc::EFAULT);
     }
     r as i64
+}
+
+/// readlink(2) of a host path of any length (see `short_path`).
+fn link_target(host: &[u8]) -> Result<Vec<u8>, i32> {
+    let (dirfd, name, _held) = short_path(host)?;
+    let c = std::ffi::CString::new(name).map_err(|_| libc::ENOENT)?;
+    let mut buf = vec![0u8; PATH_MAX];
+    // SAFETY: `buf` has PATH_MAX writable bytes; `c` is a valid C string.
+    let n = unsafe { libc::readlinkat(dirfd, c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(crate::ptrace::last_errno());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
 }
 
 /// A directory descriptor and a name relative to it that reach `host` with every
