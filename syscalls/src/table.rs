@@ -381,10 +381,11 @@ impl Sys {
 
     /// readlink and readlinkat, which the supervisor answers when
     /// [`Optional::notify_open`] is on: like the stat family's, their only effect is
-    /// what they write into the caller's buffer. Only with it, since one case needs
-    /// the tracer, which the supervisor then hands the call over to: the `exe` link of
-    /// a program ptnix started through its loader, where an exec of it may be in
-    /// progress that only the tracer knows of (`exec::exe_redirect`).
+    /// what they write into the caller's buffer. Only with it, since `exe` links need
+    /// the tracer, which the supervisor then hands the call over to: another
+    /// process's, where an exec may be in progress that only the tracer knows of
+    /// (`exec::exe_redirect`), and a program's own where ptnix started it through its
+    /// loader (the tracer's stop puts AT_EXECFN back, `auxv::settle_execfn`).
     pub const fn notified_link(self) -> bool {
         matches!(self, Sys::readlink | Sys::readlinkat)
     }

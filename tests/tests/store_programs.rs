@@ -669,11 +669,13 @@ print("thread", r)'
 
     /// A parent reading /proc/CHILD/exe right after the child's exec returned (its
     /// close-on-exec pipe closed, as subprocess.Popen waits for) sees the new program,
-    /// as natively: never the program the child was forked from.
+    /// as natively: never the program the child was forked from, nor its loader. The
+    /// parent is a store program (its children start with its record) and a host one
+    /// (they start with none).
     fn proc_pid_exe_right_after_exec(m: Mode) {
         let (fx, st) = setup!(m);
         st.parity(&fx, r#"
-"$T/bin/python3" -c '
+for py in "$T/bin/python3" /usr/bin/python3; do "$py" -c '
 import subprocess, os, collections
 seen = collections.Counter()
 for prog in [os.environ["T"] + "/bin/cat", "/usr/bin/cat"] * 15:
@@ -681,6 +683,7 @@ for prog in [os.environ["T"] + "/bin/cat", "/usr/bin/cat"] * 15:
     seen[os.readlink("/proc/%d/exe" % p.pid)] += 1
     p.stdin.close(); p.wait()
 for k, v in sorted(seen.items()): print(v, k)'
+done
 "#);
     }
 

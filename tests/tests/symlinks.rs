@@ -131,8 +131,8 @@ os.unlink('/nix/store/dangling')
 
 /// realpath(3) and readlink made as libc makes them itself (a raw syscall, which no
 /// preloaded object sees) on each path given: the realpath, the link's target, and
-/// the target cut to 3 bytes; then /proc's magic links, a size of 0 (EINVAL), a bad
-/// buffer (EFAULT).
+/// the target cut to 3 bytes; then /proc's magic links, a size of 0 (EINVAL, before
+/// the path is looked up: not ENOTDIR or EACCES), a bad buffer (EFAULT).
 const LINKS: &str = r#"
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
@@ -150,7 +150,8 @@ for p in sys.argv[1:]:
     print(p, rp(p), rl(p), rl(p, 3))
 fd = os.open("/nix/store/bbb-other/file", os.O_RDONLY)
 print(rl("/proc/self/fd/%d" % fd), rl("/proc/%d/fd/%d" % (os.getpid(), fd)), rl("/proc/self/cwd"))
-print(rl("/nix/store/aaa-pkg/abs", 0), rl("/nix/store/aaa-pkg/abs", 16, bad=True), rl("/proc/self/cwd", 0))
+print(rl("/nix/store/aaa-pkg/abs", 0), rl("/nix/store/aaa-pkg/abs", 16, bad=True), rl("/proc/self/cwd", 0),
+      rl("/nix/store/aaa-pkg/bin/tool/x", 0), rl("/nix/store/ccc-locked/inner/f", 0), rl("/nix/store/aaa-pkg/abs", 1 << 32))
 "#;
 
 both_modes! {
@@ -176,15 +177,29 @@ both_modes! {
             "/nix/store/aaa-pkg/rel /nix/store/bbb-other/file ../bbb-other/file ../\n",
             "/nix/store/aaa-pkg/dangling E2 /nix/store/none/x /ni\n",
             "/nix/store/bbb-other/file /nix/store/bbb-other/file /nix/store/aaa-pkg\n",
-            "E22 E14 E22\n",
+            // A size of 0 (also as the kernel's int) is EINVAL before any lookup.
+            "E22 E14 E22 E22 E22 E22\n",
         ] {
             assert!(out.contains(line), "{line:?} missing\n{got}");
         }
-        if m == Mode::Seccomp {
+        // Notified where opens are (Linux 5.14, ptnix not root): `ptnix doctor` says.
+        if m == Mode::Seccomp && links_notified_here(&fx) {
             let err = got.stderr();
             let stops = err.lines().find(|l| l.contains("entry stops by syscall")).unwrap_or("");
             let notified = err.lines().find(|l| l.contains("user notifications")).unwrap_or("");
             assert!(!stops.contains("readlink") && notified.contains("readlink"), "\n{err}");
         }
     }
+}
+
+/// Whether readlink goes to the notification supervisor here: with opens, from Linux
+/// 5.14 and where notifications are usable (`ptnix doctor` says). CI needs it.
+fn links_notified_here(fx: &Fixture) -> bool {
+    let doctor = fx.ptnix(&["doctor"]).run();
+    let usable = doctor.stdout().lines().any(|l| l.starts_with("ok") && l.contains("the stat family and opens are answered"));
+    if !usable {
+        assert!(!under_ci(), "CI needs Linux 5.14 with notifications usable\n{doctor}");
+        eprintln!("SKIP (the stop count only): readlink is not notified on this host\n{doctor}");
+    }
+    usable
 }

@@ -452,7 +452,9 @@ impl Engine {
     /// here with the guest path, since the kernel would name the host path.
     fn readlink(&mut self, pid: Pid, regs: &Regs, dirfd: Option<u8>, p: u8, buf: u8, size: u8) -> Verdict {
         let ptr = arg(regs, p);
-        if ptr == 0 {
+        // readlinkat(2)'s bufsiz is an int, refused before the path is looked at: "if
+        // (bufsiz <= 0) return -EINVAL" (the kernel's, on the path as given).
+        if ptr == 0 || arg(regs, size) as i32 <= 0 {
             return Verdict::Pass;
         }
         let path = match self.path_arg(pid, regs, p, ptr) {
@@ -478,12 +480,7 @@ impl Engine {
         let Some(shown) = hostfs::magic_link_shown(&self.mapping, &mut fs, &r.guest, &host, exe) else {
             return self.rewrite_one(pid, regs, p, path, r.outcome);
         };
-        // readlinkat(2)'s bufsiz is an int: "if (bufsiz <= 0) return -EINVAL".
-        let cap = arg(regs, size) as i32;
-        if cap <= 0 {
-            return fail(libc::EINVAL);
-        }
-        let n = shown.len().min(cap as usize);
+        let n = shown.len().min(arg(regs, size) as i32 as usize);
         match mem::write(pid, arg(regs, buf), &shown[..n]) {
             Ok(()) => Verdict::Return(n as i64),
             Err(_) => fail(libc::EFAULT),

@@ -250,7 +250,9 @@ impl Engine {
             return None;
         }
         let owner = self.proc_exe_owner(pid, path)?;
-        let (run, real) = self.loader_run(pid, owner)?;
+        let Some((run, real)) = self.loader_run(pid, owner) else {
+            return self.exec_in_progress(owner);
+        };
         // The same loader may have just started another program, with the exec stop
         // still unprocessed: the command line the kernel now shows says which. While
         // the kernel is still setting up the new image (after the old files and the
@@ -277,6 +279,21 @@ impl Engine {
         // the record holds.
         let Some(given) = argv.get(loader_args(&argv) - 1).cloned() else { return Some(run.program) };
         self.guest_program(owner, &given)
+    }
+
+    /// The program of an exec of `owner` that ptnix planned through a loader, where
+    /// the kernel has done it (its exe link names that loader, its command line is
+    /// the loader's argv or still empty) but ptnix has not processed its stop yet: a
+    /// parent without a record of its own (a host program) reads its child's exe link
+    /// right after the exec (the child's close-on-exec pipe closes in the kernel's
+    /// exec, before the stop).
+    fn exec_in_progress(&self, owner: Pid) -> Option<Vec<u8>> {
+        let pending = self.tracees.get(&owner)?.pending_exe.clone()?;
+        let real = hostfs::readlink(format!("/proc/{owner}/exe").as_bytes()).ok()?;
+        let cmdline = std::fs::read(format!("/proc/{owner}/cmdline")).unwrap_or_default();
+        let argv: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        let started = argv.len() > pending.argv.len() && argv.iter().zip(&pending.argv).all(|(a, b)| *a == &b[..]);
+        (real == pending.loader && (cmdline.is_empty() || started)).then_some(pending.program)
     }
 
     /// The canonical guest path of `name` as process `owner` would find it.

@@ -9,9 +9,9 @@
 //! when it runs the call itself, against 25 under ptrace.
 //!
 //! A thread of ptnix (the *supervisor*) holds the filter's listener. For stat, lstat,
-//! newfstatat and statx (and access, the xattr queries, readlink) it reads the path
-//! from the tracee and resolves it as the tracer would (`resolve`, with its own
-//! cache). A path that needs nothing is answered
+//! newfstatat and statx (and access and the xattr queries; readlink from Linux 5.14,
+//! see `Sys::notified_link`) it reads the path from the tracee and resolves it as the
+//! tracer would (`resolve`, with its own cache). A path that needs nothing is answered
 //! with SECCOMP_USER_NOTIF_FLAG_CONTINUE: the kernel runs the call as the tracee made
 //! it (the same window as a ptrace stop that leaves the path alone: another thread
 //! could change the path meanwhile; ptnix is not a sandbox). A translated path is
@@ -337,7 +337,17 @@ impl Supervisor {
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         stats.resolved += 1;
         let mut fs = TraceeFs { tgid, tid, cache: &mut self.cache, stats: &mut stats };
-        let r = resolve::resolve(&self.mapping, &mut fs, &cwd, req);
+        let mut r = resolve::resolve(&self.mapping, &mut fs, &cwd, req);
+        // A link under /proc reached through a symlink (/dev/fd/N): /proc/self is the
+        // thread group's, which is the tid only for its leader, and what readlink
+        // answers is that link's target.
+        if link_out.is_some() && fs.tgid == tid && r.guest.starts_with(b"/proc/") {
+            fs.tgid = tgid_of(tid);
+            if fs.tgid != tid {
+                r = resolve::resolve(&self.mapping, &mut fs, &cwd, req);
+            }
+        }
+        let tgid = fs.tgid;
         if let Some((buf, size)) = link_out {
             let unchanged = matches!(r.outcome, Outcome::Unchanged);
             let host = match r.outcome {
@@ -345,10 +355,15 @@ impl Supervisor {
                 Outcome::Host(h) => h,
                 Outcome::Unchanged => self.mapping.to_host(&r.guest),
             };
-            // The exe link of a program ptnix started through its loader: the tracer
-            // knows whether an exec of it is in progress (see `Sys::notified_link`).
-            if self.exe_redirect(tid, &r.guest).is_some() {
-                return Answer::Escalate;
+            // Exe links go to the tracer (`Sys::notified_link`): another process's,
+            // since an exec of it may be in progress whose stop the tracer has not
+            // processed yet (`exec::exe_redirect`); the caller's own where ptnix
+            // started its program through its loader, since the tracer's stop also
+            // puts AT_EXECFN back where the loader moved it (`auxv::settle_execfn`).
+            match procfs::parse(&r.guest).filter(|f| f.file == b"exe").map(|f| f.owner) {
+                Some(Owner::Pid(_)) => return Answer::Escalate,
+                Some(Owner::Caller) if self.exe_redirect(tid, &r.guest).is_some() => return Answer::Escalate,
+                _ => {}
             }
             let mut fs = TraceeFs { tgid, tid, cache: &mut self.cache, stats: &mut stats };
             let target = match hostfs::magic_link_shown(&self.mapping, &mut fs, &r.guest, &host, None) {
@@ -362,11 +377,11 @@ impl Supervisor {
             };
             if !unchanged {
                 stats.rewritten += 1;
+                if let Some(log) = self.log.as_mut() {
+                    log.line(tid, format_args!("{}: {} -> {} (notification)", sys.name(), crate::log::quote(&path), crate::log::quote(&host)));
+                }
             }
             drop(stats);
-            if let Some(log) = self.log.as_mut() {
-                log.line(tid, format_args!("{}: {} -> {} (notification)", sys.name(), crate::log::quote(&path), crate::log::quote(&host)));
-            }
             // Written only into the caller's memory (see above on stale paths).
             if !self.still_valid(n.id) {
                 return Answer::Continue;
