@@ -83,6 +83,19 @@ impl Fixture {
 
     // ---- running ----
 
+    /// Whether this host sends opens (and readlink) to ptnix's notification supervisor:
+    /// Linux 5.14 with notifications usable, as `ptnix doctor` says. Under CI=true a
+    /// host without them fails; elsewhere the test says what it `skips`.
+    pub fn opens_notified(&self, skips: &str) -> bool {
+        let doctor = self.ptnix(&["doctor"]).run();
+        let usable = doctor.stdout().lines().any(|l| l.starts_with("ok") && l.contains("the stat family and opens are answered"));
+        if !usable {
+            assert!(!crate::under_ci(), "CI needs Linux 5.14 with notifications usable\n{doctor}");
+            eprintln!("SKIP: {skips}: opens are not notified on this host\n{doctor}");
+        }
+        usable
+    }
+
     /// `ptnix ARGS...` exactly as given (for CLI tests): no `--store`, no mode flag.
     pub fn ptnix<S: AsRef<OsStr>>(&self, args: &[S]) -> Invocation {
         Invocation::new(&env().ptnix, args, &self.home, &self.work)

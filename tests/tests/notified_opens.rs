@@ -158,7 +158,7 @@ except OSError as e: print(e.errno)' 2>&1 || true";
 #[test]
 fn opens_are_notified_and_listed_roots_handed_over() {
     require!(Python3);
-    if !notified_opens_here() {
+    if !Fixture::new(Mode::Seccomp).opens_notified("the whole test") {
         return;
     }
     let mut fx = no_shim(Mode::Seccomp);
@@ -176,17 +176,3 @@ fn no_shim(m: Mode) -> Fixture {
     fx.flags.push("--no-shim");
     fx
 }
-
-/// Whether opens go to the supervisor here (Linux 5.14, notifications usable: `ptnix
-/// doctor` says so); under CI=true a host without them fails.
-fn notified_opens_here() -> bool {
-    let fx = Fixture::new(Mode::Seccomp);
-    let doctor = fx.ptnix(&["doctor"]).run();
-    let usable = doctor.stdout().lines().any(|l| l.starts_with("ok") && l.contains("the stat family and opens are answered"));
-    if !usable {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI needs Linux 5.14 with notifications usable\n{doctor}");
-        eprintln!("SKIP: opens are not notified on this host\n{doctor}");
-    }
-    usable
-}
-

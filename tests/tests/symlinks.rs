@@ -182,24 +182,12 @@ both_modes! {
         ] {
             assert!(out.contains(line), "{line:?} missing\n{got}");
         }
-        // Notified where opens are (Linux 5.14, ptnix not root): `ptnix doctor` says.
-        if m == Mode::Seccomp && links_notified_here(&fx) {
+        // Notified where opens are (Linux 5.14, ptnix not root).
+        if m == Mode::Seccomp && fx.opens_notified("the stop count") {
             let err = got.stderr();
             let stops = err.lines().find(|l| l.contains("entry stops by syscall")).unwrap_or("");
             let notified = err.lines().find(|l| l.contains("user notifications")).unwrap_or("");
             assert!(!stops.contains("readlink") && notified.contains("readlink"), "\n{err}");
         }
     }
-}
-
-/// Whether readlink goes to the notification supervisor here: with opens, from Linux
-/// 5.14 and where notifications are usable (`ptnix doctor` says). CI needs it.
-fn links_notified_here(fx: &Fixture) -> bool {
-    let doctor = fx.ptnix(&["doctor"]).run();
-    let usable = doctor.stdout().lines().any(|l| l.starts_with("ok") && l.contains("the stat family and opens are answered"));
-    if !usable {
-        assert!(!under_ci(), "CI needs Linux 5.14 with notifications usable\n{doctor}");
-        eprintln!("SKIP (the stop count only): readlink is not notified on this host\n{doctor}");
-    }
-    usable
 }

@@ -85,10 +85,11 @@ impl Engine {
         let (outcome, dynamic) = exec::plan_exec(&self.mapping, &mut fs, req);
         // The in-process fast path (see `shim`), for a program that can load it.
         // Not for a process with a seccomp filter of its own, which may refuse or kill
-        // the calls the object makes (openat2).
-        let own_filter = self.tracees.get(&pid).is_some_and(|t| t.own_filter || (t.landlocked && self.shim.as_ref().is_some_and(|s| s.through_proc())));
+        // the calls the object makes (openat2), nor for one in a Landlock domain of
+        // its own where the object is reached through /proc (see `mark_landlocked`).
+        let refused = self.tracees.get(&pid).is_some_and(|t| t.own_filter || (t.landlocked && self.shim.as_ref().is_some_and(|s| s.through_proc())));
         let envp_arg = argv_arg + 1;
-        let shim_env = match (&self.shim, dynamic && !from_fd && !own_filter) {
+        let shim_env = match (&self.shim, dynamic && !from_fd && !refused) {
             (Some(shim), true) => shim.environment(pid, arg(regs, envp_arg)),
             _ => None,
         };
@@ -250,25 +251,36 @@ impl Engine {
             return None;
         }
         let owner = self.proc_exe_owner(pid, path)?;
-        let Some((run, real)) = self.loader_run(pid, owner) else {
-            return self.exec_in_progress(owner);
+        let recorded = self.loader_run(pid, owner);
+        // An exec ptnix planned through a loader, its stop not processed yet.
+        let pending = self.tracees.get(&owner).and_then(|t| t.pending_exe.clone());
+        let real = match (&recorded, &pending) {
+            (Some((_, real)), _) => real.clone(),
+            (None, Some(_)) => hostfs::readlink(format!("/proc/{owner}/exe").as_bytes()).ok()?,
+            (None, None) => return None,
         };
+        let pending = pending.filter(|p| p.loader == real);
         // The same loader may have just started another program, with the exec stop
         // still unprocessed: the command line the kernel now shows says which. While
         // the kernel is still setting up the new image (after the old files and the
         // executable are gone, before the arguments are in place) the command line is
         // empty: the exec ptnix planned at that execve's entry is the one in progress.
+        // Without a record (a host parent reading its child's exe link right after
+        // the exec: the child's close-on-exec pipe closes in the kernel's exec, before
+        // the stop), only such an exec can say.
         let cmdline = std::fs::read(format!("/proc/{owner}/cmdline")).unwrap_or_default();
         let argv: Vec<Vec<u8>> = cmdline.split(|&b| b == 0).map(<[u8]>::to_vec).collect();
-        let pending = self.tracees.get(&owner).and_then(|t| t.pending_exe.clone());
         let starts_with = |r: &LoaderRun| argv.len() > r.argv.len() && argv[..r.argv.len()] == r.argv[..];
+        let Some((run, _)) = recorded else {
+            return pending.filter(|p| cmdline.is_empty() || starts_with(p)).map(|p| p.program);
+        };
         if cmdline.is_empty() {
-            return Some(pending.filter(|p| p.loader == real).unwrap_or(run).program);
+            return Some(pending.unwrap_or(run).program);
         }
         if starts_with(&run) {
             return Some(run.program);
         }
-        if let Some(p) = pending.filter(|p| p.loader == real && starts_with(p)) {
+        if let Some(p) = pending.filter(|p| starts_with(p)) {
             return Some(p.program);
         }
         if argv[0] != run.argv[0] {
@@ -279,21 +291,6 @@ impl Engine {
         // the record holds.
         let Some(given) = argv.get(loader_args(&argv) - 1).cloned() else { return Some(run.program) };
         self.guest_program(owner, &given)
-    }
-
-    /// The program of an exec of `owner` that ptnix planned through a loader, where
-    /// the kernel has done it (its exe link names that loader, its command line is
-    /// the loader's argv or still empty) but ptnix has not processed its stop yet: a
-    /// parent without a record of its own (a host program) reads its child's exe link
-    /// right after the exec (the child's close-on-exec pipe closes in the kernel's
-    /// exec, before the stop).
-    fn exec_in_progress(&self, owner: Pid) -> Option<Vec<u8>> {
-        let pending = self.tracees.get(&owner)?.pending_exe.clone()?;
-        let real = hostfs::readlink(format!("/proc/{owner}/exe").as_bytes()).ok()?;
-        let cmdline = std::fs::read(format!("/proc/{owner}/cmdline")).unwrap_or_default();
-        let argv: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-        let started = argv.len() > pending.argv.len() && argv.iter().zip(&pending.argv).all(|(a, b)| *a == &b[..]);
-        (real == pending.loader && (cmdline.is_empty() || started)).then_some(pending.program)
     }
 
     /// The canonical guest path of `name` as process `owner` would find it.

@@ -129,10 +129,14 @@ pub(crate) fn magic_link_shown(map: &Mapping, fs: &mut TraceeFs<'_>, guest: &[u8
 
 /// readlink(2) into a fresh Vec.
 pub fn readlink(p: &[u8]) -> Result<Vec<u8>, Errno> {
-    let c = cstring(p.to_vec())?;
+    readlink_at(libc::AT_FDCWD, &cstring(p.to_vec())?)
+}
+
+/// readlinkat(2) of `name` relative to `dirfd`, into a fresh Vec.
+pub fn readlink_at(dirfd: i32, name: &std::ffi::CStr) -> Result<Vec<u8>, Errno> {
     let mut buf = vec![0u8; PATH_MAX];
-    // SAFETY: `buf` has PATH_MAX writable bytes.
-    let n = unsafe { libc::readlink(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    // SAFETY: `buf` has PATH_MAX writable bytes; `name` is a valid C string.
+    let n = unsafe { libc::readlinkat(dirfd, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     if n < 0 {
         return Err(last_errno());
     }

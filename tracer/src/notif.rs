@@ -656,15 +656,7 @@ fn xattr(tid: Pid, dirfd: i32, c: &std::ffi::CStr, sys: Sys, args: &[u64; 6], va
 /// readlink(2) of a host path of any length (see `short_path`).
 fn link_target(host: &[u8]) -> Result<Vec<u8>, i32> {
     let (dirfd, name, _held) = short_path(host)?;
-    let c = std::ffi::CString::new(name).map_err(|_| libc::ENOENT)?;
-    let mut buf = vec![0u8; PATH_MAX];
-    // SAFETY: `buf` has PATH_MAX writable bytes; `c` is a valid C string.
-    let n = unsafe { libc::readlinkat(dirfd, c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        return Err(crate::ptrace::last_errno());
-    }
-    buf.truncate(n as usize);
-    Ok(buf)
+    hostfs::readlink_at(dirfd, &std::ffi::CString::new(name).map_err(|_| libc::ENOENT)?)
 }
 
 /// A directory descriptor and a name relative to it that reach `host` with every

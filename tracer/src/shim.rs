@@ -8,8 +8,9 @@
 //!   cookie, its own path and the host store filled into a slot of it
 //!   (`CONFIG_MAGIC`), and at each execve of such a program appends
 //!   `LD_PRELOAD=[what the program had:]OBJECT` to its environment (glibc's loader
-//!   takes the last LD_PRELOAD; the program's own entry stays where it was). The object's constructor takes it out again: `environ` is
-//!   the program's own, in order (its children get it from ptnix at their exec).
+//!   takes the last LD_PRELOAD; the program's own entry stays where it was). The
+//!   object's constructor takes it out again: `environ` is the program's own, in
+//!   order (its children get it from ptnix at their exec).
 //! - Where ptnix starts the program through glibc's loader (2.35+, see `LoaderKind`),
 //!   it names the object with `--audit` instead (unless the environment has one of
 //!   `SEARCH_VARS`), and adds nothing to the environment: the loader loads one copy,
@@ -20,9 +21,9 @@
 //! - The object translates only what the prefix alone decides (`/nix/store/...`, all
 //!   of `/nix` where nothing is bound inside it, a host path under and above no bind
 //!   and not in /proc; no `.`, `..` or empty name, a directory part without
-//!   symlinks: openat2 RESOLVE_NO_SYMLINKS) and makes those calls with the cookie, 64 random bits, in
-//!   their sixth argument register, which none of them uses: the filter lets such a
-//!   call through (`bpf`, `Optional::shim_cookie`). Everything else it makes as a
+//!   symlinks: openat2 RESOLVE_NO_SYMLINKS) and makes those calls with the cookie,
+//!   64 random bits, in their sixth argument register, which none of them uses: the
+//!   filter lets such a call through (`bpf`, `Optional::shim_cookie`). Everything else it makes as a
 //!   plain syscall, which the filter stops as before.
 //! - A static or 32-bit program, a program whose environment ptnix cannot read: none
 //!   of this happens, and every call goes the usual way. The fast path never decides
