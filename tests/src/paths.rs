@@ -42,7 +42,7 @@ pub fn store_paths(fx: &Fixture) -> Vec<String> {
     fx.mkdirs(&hd.join("locked/inner"));
     std::fs::set_permissions(hd.join("locked"), std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
     let h = hd.display().to_string();
-    let host: Vec<String> = ["", "/file", "/file/", "/file/x", "/tostore", "/tostore/", "/dirlink", "/dirlink/file", "/rel", "/sub", "/sub/deep", "/sub/../file", "/missing", "/locked/inner"]
+    let host: Vec<String> = ["", "/file", "/file/", "/file/x", "/tostore", "/tostore/", "/dirlink", "/dirlink/file", "/rel", "/sub", "/sub/deep", "/sub/../file", "/missing", "/missing/x", "/file/x/y", "/locked/inner", "/locked/inner/x"]
         .iter()
         .map(|s| format!("{h}{s}"))
         .collect();
@@ -73,6 +73,9 @@ pub fn store_paths(fx: &Fixture) -> Vec<String> {
         "/nix/store/missing",
         "/nix/store/missing/x",
         "/nix/store/aaa-pkg/missing",
+        "/nix/store/aaa-pkg/missing/x",
+        "/nix/store/aaa-pkg/bin/tool/x/y",
+        "/nix/store/aaa-pkg/dangling/x",
         "/nix/store/ccc-locked/inner",
         "/nix/store/ccc-locked/inner/f",
         "/nix/store/ccc-locked/inner/missing",

@@ -488,6 +488,35 @@ print(repr(c.stdout), repr(c.stderr))
         assert!(!m.seccomp() || plain < 100, "{plain} calls reached ptnix, {bound} with binds");
     }
 
+    /// What a PATH search, an include search or a test for a file mostly asks about:
+    /// names that are not there, in directories that are, that are not, or that the
+    /// caller may not search, in the store and on the host. access and stat of them
+    /// need no stop or notification either (seccomp modes); `answers_as_without_it`
+    /// checks their answers.
+    fn misses_need_no_stop(m: Mode) {
+        require!(Python3);
+        let mut fx = Fixture::new(m);
+        let hd = host_dir(&fx);
+        fx.mkdirs(&hd.join("locked/d"));
+        std::fs::set_permissions(hd.join("locked"), std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+        fx.mkdirs(&fx.host("/nix/store/eee-bin/bin"));
+        let h = hd.display();
+        let code = format!(
+            "import os\nn = 0\nfor i in range(100):\n    for p in ('/nix/store/eee-bin/bin/t%d', '/nix/store/eee-none%d/bin/t', '{h}/t%d', '{h}/none%d/t', '{h}/locked/t%d', '{h}/locked/d/t%d'):\n        p = p % i\n        n += os.access(p, os.X_OK) + os.path.exists(p)\nprint(n)"
+        );
+        fx.flags.push("--stats");
+        let out = fx.run(&[PYTHON, "-c", &code]).ok();
+        assert_eq!(out.stdout(), "0\n", "\n{out}");
+        let err = out.stderr();
+        let seen = path_calls_seen(&err) + calls_seen(&err, "access");
+        if m.seccomp() {
+            // Python's own start makes about 40 (its loader's).
+            assert!(seen < 150, "{seen} calls reached ptnix\n{out}");
+        } else {
+            assert!(seen >= 1200, "{seen} calls reached ptnix\n{out}");
+        }
+    }
+
     /// The program sees the environment it was given: no entry of ptnix's, its own
     /// LD_PRELOAD exactly as it was (and loaded), and the same in its children; a
     /// static program is not given one at all.

@@ -95,6 +95,7 @@
 #define ENFILE 23
 #define EINVAL 22
 #define EBADF 9
+#define EACCES 13
 
 struct open_how {
     uint64_t flags, mode, resolve;
@@ -287,12 +288,12 @@ static int openat2_missing(long r)
  * directories above it), each name with O_PATH|O_DIRECTORY|O_NOFOLLOW, which fails
  * with ENOTDIR on a symlink: the walk succeeds exactly where openat2's
  * RESOLVE_NO_SYMLINKS would. One descriptor at a time is open, and the last one is
- * returned; -1: the slow way. */
+ * returned; else the failing open's -errno (see unreachable). */
 static int walk_dir(char *host, size_t last_slash)
 {
     /* A host path of host_path's: nothing to walk from (see host_path). */
     if (!starts(host, host_store, walk_root_len) || host[walk_root_len] != '/')
-        return -1;
+        return -ELOOP;
     host[walk_root_len] = 0;
     long fd = fast6(SYS_openat, AT_FDCWD, (long)host, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0);
     host[walk_root_len] = '/';
@@ -308,11 +309,12 @@ static int walk_dir(char *host, size_t last_slash)
         fd = next;
         i = j;
     }
-    return fd < 0 ? -1 : (int)fd;
+    return (int)fd;
 }
 
-/* A descriptor of the host path's directory if no symlink lies on it, else -1 (the
- * caller goes the slow way). */
+/* A descriptor of the host path's directory if no symlink lies on it, else the
+ * lookup's -errno: the slow way, or, where it is `unreachable`, the call on the host
+ * path. */
 static int open_dir(char *host, size_t last_slash)
 {
     /* A host path's name right below / (host_path: the guest's / is the host's). */
@@ -324,9 +326,21 @@ static int open_dir(char *host, size_t last_slash)
         long fd = fast6(SYS_openat2, AT_FDCWD, (long)host, (long)&how, sizeof how, 0);
         host[last_slash] = '/';
         if (!openat2_missing(fd))
-            return fd < 0 ? -1 : (int)fd;
+            return (int)fd;
     }
     return walk_dir(host, last_slash);
+}
+
+/* open_dir's error for a directory the lookup cannot reach before it meets any
+ * symlink: a missing name, a file where a directory should be, a directory the
+ * caller may not search. ptnix's walk stops there too and hands the kernel the host
+ * path, whose own lookup fails at the same name (resolve.rs `stop`): the object
+ * makes that call itself, and the kernel answers it (its checks of the other
+ * arguments come first). Not ENOTDIR without openat2: the walk's O_NOFOLLOW gives it
+ * for a symlink as well. */
+static int unreachable(long err)
+{
+    return err == -ENOENT || err == -EACCES || (err == -ENOTDIR && !no_openat2);
 }
 
 static void close_fd(int fd)
@@ -359,14 +373,21 @@ static int at_call(long nr, int follow, const char *path, long a, long b, long c
     if (!translate(path, host, &ls))
         return 0;
     int d = open_dir(host, ls);
-    if (d < 0)
-        return 0;
+    if (d < 0) {
+        if (!unreachable(d))
+            return 0;
+        *r = fast6(nr, AT_FDCWD, (long)host, a, b, c);
+        return 1;
+    }
     const char *name = host + ls + 1;
     struct stat st;
     long s = follow ? fast6(SYS_newfstatat, d, (long)name, (long)&st, AT_SYMLINK_NOFOLLOW, 0) : 0;
-    /* An error of the lookup goes the slow way too: the kernel may answer before it
-     * looks (utimensat with both times UTIME_OMIT, a bad `times`). */
-    if (s < 0 || (follow && S_ISLNK(st.st_mode))) {
+    /* A name that cannot be looked up (missing, in a directory the caller may not
+     * search) is one ptnix leaves as it is too (resolve.rs: "A missing last name is
+     * fine"): the call is made, not answered with this lookup's error, since the
+     * kernel may answer before it looks (utimensat with both times UTIME_OMIT, a bad
+     * `times`). */
+    if (s == 0 && follow && S_ISLNK(st.st_mode)) {
         close_fd(d);
         return 0;
     }
@@ -473,10 +494,14 @@ static long by_host_path(long nr, int follow, const char *path, long a, long b, 
             struct stat st;
             long s = follow ? fast6(SYS_newfstatat, d, (long)(host + ls + 1), (long)&st, AT_SYMLINK_NOFOLLOW, 0) : 0;
             close_fd(d);
-            /* An error of the lookup goes the slow way: the kernel checks the other
-             * arguments (an xattr name, an access mode) first. */
-            if (s == 0 && !(follow && S_ISLNK(st.st_mode)))
+            /* An error of the lookup: the call is made all the same, as in at_call
+             * (the kernel checks the other arguments, an xattr name, an access
+             * mode, first). A PATH search's access(DIR/NAME, X_OK) of each
+             * directory without NAME is one. */
+            if (s < 0 || !(follow && S_ISLNK(st.st_mode)))
                 return ret_errno(fast6(nr, (long)host, a, b, c, 0));
+        } else if (unreachable(d)) {
+            return ret_errno(fast6(nr, (long)host, a, b, c, 0));
         }
     }
     return ret_errno(raw6(nr, (long)path, a, b, c, 0, 0));
