@@ -79,6 +79,7 @@ pub fn store_paths(fx: &Fixture) -> Vec<String> {
         "/nix/store/ccc-locked/inner",
         "/nix/store/ccc-locked/inner/f",
         "/nix/store/ccc-locked/inner/missing",
+        "/nix/store/ccc-locked/inner/missing/x",
         "/nix/store/..",
         "/nix/store/.",
         "/nix/storex/a",

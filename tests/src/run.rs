@@ -26,6 +26,8 @@ pub struct Invocation {
     desc: String,
     timeout: Duration,
     stdin: Option<Vec<u8>>,
+    /// ptnix stays root where the tests were started as root (see `as_root`).
+    as_root: bool,
 }
 
 /// Quotes one argument for the human-readable command line in failure messages.
@@ -83,6 +85,7 @@ impl Invocation {
             desc,
             timeout: DEFAULT_TIMEOUT,
             stdin: None,
+            as_root: false,
         }
     }
 
@@ -108,6 +111,13 @@ impl Invocation {
         self
     }
 
+    /// ptnix itself runs as root, where the tests were started as root (not dropped to
+    /// the test user): for a program that drops to another user on its own.
+    pub fn as_root(mut self) -> Self {
+        self.as_root = true;
+        self
+    }
+
     /// Bytes fed to the command's stdin (default: /dev/null).
     pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
         self.stdin = Some(data.into());
@@ -127,7 +137,7 @@ impl Invocation {
         self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         // Own process group, so that a timeout kills ptnix and all its tracees.
         self.cmd.process_group(0);
-        let user = env().user;
+        let user = if self.as_root { None } else { env().user };
         // SAFETY: the closure only makes async-signal-safe syscalls.
         unsafe {
             self.cmd.pre_exec(move || drop_privileges(user));

@@ -243,6 +243,9 @@ fn answers_in(fx: &mut Fixture, python: &str, paths: &[String], shim: Shim) -> S
     assert!(out.contains("/nix/store/aaa-pkg/dangling\n  stat E2\n  lstat ('0o120777',"), "\n{out}");
     assert!(out.contains("/nix/store/aaa-pkg/bin/tool/\n  stat E20\n"), "\n{out}");
     assert!(out.contains("/nix/store/ccc-locked/inner/f\n  stat E13\n"), "\n{out}");
+    assert!(out.contains("/nix/store/ccc-locked/inner/missing/x\n  stat E13\n  lstat E13\n  statx E13 E13\n  access E13 E13 E13 E13\n"), "\n{out}");
+    assert!(out.contains("/nix/store/aaa-pkg/missing/x\n  stat E2\n  lstat E2\n  statx E2 E2\n  access E2 E2 E2 E2\n"), "\n{out}");
+    assert!(out.contains("/nix/store/aaa-pkg/bin/tool/x/y\n  stat E20\n  lstat E20\n  statx E20 E20\n  access E20 E20 E20 E20\n"), "\n{out}");
     assert!(out.contains("  readlink /nix/store/bbb-other/file\n"), "\n{out}");
     assert!(out.contains("/hostdir/tostore\n  stat ('0o100644', 6,"), "\n{out}");
     assert!(out.contains("/hostdir/dirlink/file\n  stat ('0o100644', 6,"), "\n{out}");
@@ -501,12 +504,23 @@ print(repr(c.stdout), repr(c.stderr))
         std::fs::set_permissions(hd.join("locked"), std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
         fx.mkdirs(&fx.host("/nix/store/eee-bin/bin"));
         let h = hd.display();
+        // Each call's errno, counted: 100 of each kind of miss.
         let code = format!(
-            "import os\nn = 0\nfor i in range(100):\n    for p in ('/nix/store/eee-bin/bin/t%d', '/nix/store/eee-none%d/bin/t', '{h}/t%d', '{h}/none%d/t', '{h}/locked/t%d', '{h}/locked/d/t%d'):\n        p = p % i\n        n += os.access(p, os.X_OK) + os.path.exists(p)\nprint(n)"
+            "import collections, os\ndef err(f, p):\n    try:\n        f(p)\n        return 'ok'\n    except OSError as e:\n        return e.errno\nn = collections.Counter()\nfor i in range(100):\n    for p in ('/nix/store/eee-bin/bin/t%d', '/nix/store/eee-none%d/bin/t', '{h}/t%d', '{h}/none%d/t', '{h}/locked/t%d', '{h}/locked/d/t%d'):\n        q = p % i\n        n[(p, os.access(q, os.X_OK), err(os.stat, q))] += 1\nprint(sorted(n.items()))"
         );
+        let saved = (fx.flags.clone(), fx.envs.clone());
+        let mut answers = Vec::new();
+        for shim in [Shim::Off, Shim::NoOpenat2] {
+            shim.set(&mut fx);
+            answers.push(fx.run(&[PYTHON, "-c", &code]).ok().stdout());
+            (fx.flags, fx.envs) = saved.clone();
+        }
         fx.flags.push("--stats");
         let out = fx.run(&[PYTHON, "-c", &code]).ok();
-        assert_eq!(out.stdout(), "0\n", "\n{out}");
+        assert_eq!(out.stdout(), answers[0], "\n{out}");
+        assert_eq!(out.stdout(), answers[1], "without openat2\n{out}");
+        assert!(out.stdout().contains("/nix/store/eee-none%d/bin/t', False, 2), 100)"), "\n{out}");
+        assert!(out.stdout().contains("/locked/d/t%d', False, 13), 100)"), "\n{out}");
         let err = out.stderr();
         let seen = path_calls_seen(&err) + calls_seen(&err, "access");
         if m.seccomp() {
@@ -515,6 +529,42 @@ print(repr(c.stdout), repr(c.stderr))
         } else {
             assert!(seen >= 1200, "{seen} calls reached ptnix\n{out}");
         }
+    }
+
+    /// ptnix run as root, and a program that drops to another user: ptnix may search
+    /// a directory the program may not, and find a symlink into the store there.
+    /// The object leaves such a path to ptnix (its own lookup's EACCES is no answer
+    /// then), whose answer stands, as without the object.
+    fn a_program_that_dropped_root_gets_ptnixs_answers(m: Mode) {
+        require!(Root, Python3);
+        let mut fx = Fixture::new(m);
+        store_paths(&fx);
+        let hd = host_dir(&fx);
+        let locked = hd.join("rootonly");
+        fx.mkdirs(&locked);
+        fx.symlink("/nix/store/bbb-other", locked.join("link"));
+        std::os::unix::fs::chown(&locked, Some(0), Some(0)).unwrap();
+        std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        // ptnix takes only a store of its own user's.
+        let chown = std::process::Command::new("chown").args(["-R", "0:0"]).arg(&fx.store).status().unwrap();
+        assert!(chown.success());
+        std::os::unix::fs::chown(&fx.dir, Some(0), Some(0)).unwrap();
+        let user = ptnix_tests::env::env().user.expect("started as root");
+        let h = locked.display();
+        let code = format!(
+            "import os\nos.setgroups([]); os.setgid({}); os.setuid({})\nfor p in ('{h}/link/file', '{h}/link/missing', '{h}/missing/x'):\n    print(p, os.access(p, os.R_OK), os.path.exists(p))",
+            user.gid, user.uid
+        );
+        let mut run = |shim: Shim| {
+            let saved = (fx.flags.clone(), fx.envs.clone());
+            shim.set(&mut fx);
+            let out = fx.cmd(&[PYTHON, "-c", &code]).as_root().run().ok().stdout();
+            (fx.flags, fx.envs) = saved;
+            out
+        };
+        let (with, without) = (run(Shim::On), run(Shim::Off));
+        assert_eq!(with, without);
+        assert!(with.starts_with(&format!("{h}/link/file True True\n")), "{with}");
     }
 
     /// The program sees the environment it was given: no entry of ptnix's, its own

@@ -61,6 +61,7 @@
 #define SYS_openat 257
 #define SYS_newfstatat 262
 #define SYS_readlinkat 267
+#define SYS_faccessat 269
 #define SYS_statx 332
 #define SYS_openat2 437
 #define SYS_dup3 292
@@ -149,6 +150,9 @@ static size_t walk_root_len;
  * and `cfg()->prefixes` lists the paths below and above which that does not hold
  * (see host_path). */
 static int host_paths;
+/* EACCES is an answer (config flags): ptnix runs without root and capabilities, so it
+ * can search no directory the program cannot (see unreachable). */
+static int eacces_final;
 static long cookie;
 static int enabled;
 
@@ -331,16 +335,19 @@ static int open_dir(char *host, size_t last_slash)
     return walk_dir(host, last_slash);
 }
 
-/* open_dir's error for a directory the lookup cannot reach before it meets any
- * symlink: a missing name, a file where a directory should be, a directory the
- * caller may not search. ptnix's walk stops there too and hands the kernel the host
- * path, whose own lookup fails at the same name (resolve.rs `stop`): the object
- * makes that call itself, and the kernel answers it (its checks of the other
- * arguments come first). Not ENOTDIR without openat2: the walk's O_NOFOLLOW gives it
- * for a symlink as well. */
+/* A lookup's error (open_dir's, or a last name's fstatat) where the lookup stopped
+ * before it met any symlink: a missing name, a file where a directory should be, a
+ * directory the caller may not search. ptnix's walk stops at the same name and
+ * hands the kernel the host path (resolve.rs `stop`, and "a missing last name is
+ * fine"), which then fails there: the object makes that call itself (read-only calls
+ * only: if it succeeds after all, something changed in between, and it goes the
+ * slow way). Not ENOTDIR without openat2: the walk's O_NOFOLLOW gives it for a
+ * symlink as well. Not EACCES where ptnix runs as root or with capabilities (a
+ * program that dropped them): ptnix may search where the program may not, and
+ * find a symlink there. */
 static int unreachable(long err)
 {
-    return err == -ENOENT || err == -EACCES || (err == -ENOTDIR && !no_openat2);
+    return err == -ENOENT || (err == -EACCES && eacces_final) || (err == -ENOTDIR && !no_openat2);
 }
 
 static void close_fd(int fd)
@@ -374,20 +381,18 @@ static int at_call(long nr, int follow, const char *path, long a, long b, long c
         return 0;
     int d = open_dir(host, ls);
     if (d < 0) {
-        if (!unreachable(d))
+        /* The stat family and readlink, on a directory that cannot be reached. */
+        if (!unreachable(d) || !(nr == SYS_newfstatat || nr == SYS_statx || nr == SYS_readlinkat))
             return 0;
         *r = fast6(nr, AT_FDCWD, (long)host, a, b, c);
-        return 1;
+        return *r < 0;
     }
     const char *name = host + ls + 1;
     struct stat st;
     long s = follow ? fast6(SYS_newfstatat, d, (long)name, (long)&st, AT_SYMLINK_NOFOLLOW, 0) : 0;
-    /* A name that cannot be looked up (missing, in a directory the caller may not
-     * search) is one ptnix leaves as it is too (resolve.rs: "A missing last name is
-     * fine"): the call is made, not answered with this lookup's error, since the
-     * kernel may answer before it looks (utimensat with both times UTIME_OMIT, a bad
-     * `times`). */
-    if (s == 0 && follow && S_ISLNK(st.st_mode)) {
+    /* An error of the lookup goes the slow way too: the kernel may answer before it
+     * looks (utimensat with both times UTIME_OMIT, a bad `times`). */
+    if (s < 0 || (follow && S_ISLNK(st.st_mode))) {
         close_fd(d);
         return 0;
     }
@@ -490,19 +495,26 @@ static long by_host_path(long nr, int follow, const char *path, long a, long b, 
         return ret_errno(fast6(nr, (long)path, a, b, c, 0));
     if (translate(path, host, &ls)) {
         int d = open_dir(host, ls);
+        long r = 1;
         if (d >= 0) {
             struct stat st;
             long s = follow ? fast6(SYS_newfstatat, d, (long)(host + ls + 1), (long)&st, AT_SYMLINK_NOFOLLOW, 0) : 0;
+            /* A name that is not there (a PATH search's access(DIR/NAME, X_OK) in each
+             * directory without NAME): access relative to the directory found, as in
+             * at_call's case of an unreachable directory. Any other error of the
+             * lookup goes the slow way: the kernel checks the other arguments (an
+             * xattr name, an access mode) first, and ptnix's getxattr checks the
+             * name before the path where older kernels did not. */
+            if (nr == SYS_access && s < 0 && unreachable(s))
+                r = fast6(SYS_faccessat, d, (long)(host + ls + 1), a, 0, 0);
             close_fd(d);
-            /* An error of the lookup: the call is made all the same, as in at_call
-             * (the kernel checks the other arguments, an xattr name, an access
-             * mode, first). A PATH search's access(DIR/NAME, X_OK) of each
-             * directory without NAME is one. */
-            if (s < 0 || !(follow && S_ISLNK(st.st_mode)))
+            if (s == 0 && !(follow && S_ISLNK(st.st_mode)))
                 return ret_errno(fast6(nr, (long)host, a, b, c, 0));
-        } else if (unreachable(d)) {
-            return ret_errno(fast6(nr, (long)host, a, b, c, 0));
+        } else if (nr == SYS_access && unreachable(d)) {
+            r = fast6(nr, (long)host, a, b, c, 0);
         }
+        if (r < 0)
+            return ret_errno(r);
     }
     return ret_errno(raw6(nr, (long)path, a, b, c, 0, 0));
 }
@@ -857,6 +869,7 @@ static void setup(void)
     no_openat2 = (cfg()->flags & 1) != 0;
     plain_nix = (cfg()->flags & 2) != 0 && n > 6 && starts(host_store + n - 6, "/store", 6);
     host_paths = (cfg()->flags & 4) != 0;
+    eacces_final = (cfg()->flags & 8) != 0;
     walk_root_len = plain_nix ? host_store_len - 6 : host_store_len;
     if (!gadget(c))
         return;

@@ -76,6 +76,11 @@ const FLAG_PLAIN_NIX: u64 = 2;
 /// that ptnix leaves as they are itself (shim.c `host_path`), away from the
 /// `CONFIG_PREFIXES` list.
 const FLAG_HOST_PATHS: u64 = 4;
+/// ptnix runs without root and without capabilities: it can search no directory the
+/// program cannot, so an EACCES of the object's own lookup is the answer ptnix's walk
+/// would come to (shim.c `unreachable`). Not so where ptnix is root and a program
+/// dropped to another user: ptnix may look further and find a symlink.
+const FLAG_EACCES_FINAL: u64 = 8;
 const CONFIG_PREFIXES: usize = 1024;
 
 pub(crate) struct Shim {
@@ -121,6 +126,9 @@ impl Shim {
         let prefixes: Vec<Vec<u8>> = prefixes.map(|p| p.into_iter().chain([b"/proc".to_vec()]).collect()).unwrap_or_default();
         if !prefixes.is_empty() {
             flags |= FLAG_HOST_PATHS;
+        }
+        if unprivileged() {
+            flags |= FLAG_EACCES_FINAL;
         }
         let content = |path: &[u8]| configured(OBJECT, cookie, path, &store, special, flags, &prefixes);
         let in_file = std::env::var_os("PTNIX_TEST_SHIM_FILE").is_some_and(|v| v == "1");
@@ -290,6 +298,17 @@ fn mappable(path: &[u8]) -> bool {
         libc::munmap(p, 4096);
     }
     true
+}
+
+/// Whether ptnix runs as a user other than root with no effective capability (the
+/// `CapEff` line of /proc/self/status; false if it cannot be read).
+fn unprivileged() -> bool {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return false;
+    }
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return false };
+    status.lines().find_map(|l| l.strip_prefix("CapEff:")).is_some_and(|v| u64::from_str_radix(v.trim(), 16) == Ok(0))
 }
 
 /// 64 random bits from the kernel, not 0 (None if getrandom fails).
