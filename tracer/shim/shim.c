@@ -495,7 +495,9 @@ static long by_host_path(long nr, int follow, const char *path, long a, long b, 
         return ret_errno(fast6(nr, (long)path, a, b, c, 0));
     if (translate(path, host, &ls)) {
         int d = open_dir(host, ls);
-        long r = 1;
+        /* access's answer for a miss, taken only where the call fails (see
+         * unreachable); 0: none. */
+        long miss = 0;
         if (d >= 0) {
             struct stat st;
             long s = follow ? fast6(SYS_newfstatat, d, (long)(host + ls + 1), (long)&st, AT_SYMLINK_NOFOLLOW, 0) : 0;
@@ -505,16 +507,16 @@ static long by_host_path(long nr, int follow, const char *path, long a, long b, 
              * lookup goes the slow way: the kernel checks the other arguments (an
              * xattr name, an access mode) first, and ptnix's getxattr checks the
              * name before the path where older kernels did not. */
-            if (nr == SYS_access && s < 0 && unreachable(s))
-                r = fast6(SYS_faccessat, d, (long)(host + ls + 1), a, 0, 0);
+            if (nr == SYS_access && unreachable(s))
+                miss = fast6(SYS_faccessat, d, (long)(host + ls + 1), a, 0, 0);
             close_fd(d);
             if (s == 0 && !(follow && S_ISLNK(st.st_mode)))
                 return ret_errno(fast6(nr, (long)host, a, b, c, 0));
         } else if (nr == SYS_access && unreachable(d)) {
-            r = fast6(nr, (long)host, a, b, c, 0);
+            miss = fast6(nr, (long)host, a, b, c, 0);
         }
-        if (r < 0)
-            return ret_errno(r);
+        if (miss < 0)
+            return ret_errno(miss);
     }
     return ret_errno(raw6(nr, (long)path, a, b, c, 0, 0));
 }

@@ -117,17 +117,25 @@ pub struct Supervisor {
 /// tracee is not in a ptrace stop, so the word-by-word fallback cannot reach it).
 /// Call after [`mem::probe_self`].
 pub fn usable() -> bool {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } == 0 || !crate::kernel::at_least(5, 6) {
-        return false;
-    }
-    // Nor with capabilities a tracee could drop ("CapEff:\t0000000000000000", hex).
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let no_caps = status.lines().find_map(|l| l.strip_prefix("CapEff:")).is_some_and(|v| v.trim().bytes().all(|b| b == b'0'));
-    if !no_caps {
+    if !unprivileged() || !crate::kernel::at_least(5, 6) {
         return false;
     }
     mem::vm_works()
+}
+
+/// Whether ptnix runs as a user other than root, without capabilities a tracee could
+/// drop ("CapEff:\t0000000000000000", hex, in /proc/self/status): it can then reach
+/// nothing a tracee cannot. Read once (the fast path asks too, see `shim`).
+pub(crate) fn unprivileged() -> bool {
+    static UNPRIVILEGED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *UNPRIVILEGED.get_or_init(|| {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            return false;
+        }
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status.lines().find_map(|l| l.strip_prefix("CapEff:")).is_some_and(|v| v.trim().bytes().all(|b| b == b'0'))
+    })
 }
 
 impl Supervisor {

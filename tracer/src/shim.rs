@@ -127,7 +127,7 @@ impl Shim {
         if !prefixes.is_empty() {
             flags |= FLAG_HOST_PATHS;
         }
-        if unprivileged() {
+        if crate::notif::unprivileged() {
             flags |= FLAG_EACCES_FINAL;
         }
         let content = |path: &[u8]| configured(OBJECT, cookie, path, &store, special, flags, &prefixes);
@@ -298,17 +298,6 @@ fn mappable(path: &[u8]) -> bool {
         libc::munmap(p, 4096);
     }
     true
-}
-
-/// Whether ptnix runs as a user other than root with no effective capability (the
-/// `CapEff` line of /proc/self/status; false if it cannot be read).
-fn unprivileged() -> bool {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return false;
-    }
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return false };
-    status.lines().find_map(|l| l.strip_prefix("CapEff:")).is_some_and(|v| u64::from_str_radix(v.trim(), 16) == Ok(0))
 }
 
 /// 64 random bits from the kernel, not 0 (None if getrandom fails).
